@@ -1,0 +1,686 @@
+package auditlog
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// maxDepth matches encoding/json's nesting limit, so both accept the same inputs.
+const maxDepth = 10000
+
+// decodeError is a fault at an offset of the decoded bytes. incomplete is set when
+// the bytes ended inside a value, which framing uses to join pretty-printed lines.
+type decodeError struct {
+	off        int
+	err        error
+	incomplete bool
+}
+
+func (e *decodeError) Error() string { return e.err.Error() }
+
+// decoder decodes one JSON document into an Event. Field semantics follow
+// encoding/json decoding into auditv1.Event (null, duplicate keys, strict int32,
+// U+FFFD for invalid UTF-8), except that keys match case-sensitively, as in
+// Kubernetes' own decoder (sigs.k8s.io/json).
+type decoder struct {
+	data    []byte
+	pos     int
+	ev      *Event
+	depth   int
+	typeErr *decodeError // first field-type error; syntax errors take precedence
+
+	itemsOff int // offset of the "items" array of an EventList, or -1
+}
+
+func decodeEvent(ev *Event, data []byte) error {
+	d := decoder{data: data, ev: ev, itemsOff: -1}
+	ev.reset(data)
+	if err := d.topLevel(); err != nil {
+		return err
+	}
+	ev.timestampsFromLegacy()
+	return nil
+}
+
+func (e *Event) reset(raw []byte) {
+	groups, ips, extra, values, annots, scratch := e.groupsBuf[:0], e.ipsBuf[:0], e.extraBuf[:0], e.valuesBuf[:0], e.annotsBuf[:0], e.scratch[:0]
+	if groups == nil {
+		groups, ips, values = make([][]byte, 0, 8), make([][]byte, 0, 4), make([][]byte, 0, 4)
+		extra, annots = make([]Extra, 0, 4), make([]Annotation, 0, 8)
+	}
+	*e = Event{raw: raw, groupsBuf: groups, ipsBuf: ips, extraBuf: extra, valuesBuf: values, annotsBuf: annots, scratch: scratch}
+}
+
+// timestampsFromLegacy applies upstream's v1alpha1/v1beta1 conversion
+// (Convert_v1beta1_Event_To_audit_Event): a zero stageTimestamp comes from
+// metadata.creationTimestamp, a zero requestReceivedTimestamp from timestamp.
+func (e *Event) timestampsFromLegacy() {
+	if e.legacyCreation.set && e.stageTime.isZero() {
+		e.stageTime = e.legacyCreation
+	}
+	if e.legacyTimestamp.set && e.requestReceived.isZero() {
+		e.requestReceived = e.legacyTimestamp
+	}
+}
+
+func (t timestamp) isZero() bool { return !t.set || t.time().IsZero() }
+
+// topLevel decodes the document, which must be one object (an Event or an
+// EventList) or an array, surrounded only by whitespace.
+func (d *decoder) topLevel() error {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return d.incomplete()
+	}
+	switch d.data[d.pos] {
+	case '{':
+		if err := d.eventObject(); err != nil {
+			return err
+		}
+	case '[':
+		d.itemsOff = d.pos
+		if err := d.skip(); err != nil {
+			return err
+		}
+	default:
+		start := d.pos
+		if err := d.skip(); err != nil {
+			return err
+		}
+		return &decodeError{off: start, err: ErrNotEvent}
+	}
+	d.ws()
+	if d.pos < len(d.data) {
+		return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after top-level value")
+	}
+	if d.typeErr != nil {
+		return d.typeErr
+	}
+	return nil
+}
+
+func (d *decoder) eventObject() error {
+	e := d.ev
+	return d.object(func(key []byte) error {
+		switch string(key) {
+		case "kind":
+			return d.str(&e.kind, "kind")
+		case "apiVersion":
+			return d.str(&e.apiVersion, "apiVersion")
+		case "level":
+			return d.str(&e.level, "level")
+		case "auditID":
+			return d.str(&e.auditID, "auditID")
+		case "stage":
+			return d.str(&e.stage, "stage")
+		case "requestURI":
+			return d.str(&e.requestURI, "requestURI")
+		case "verb":
+			return d.str(&e.verb, "verb")
+		case "userAgent":
+			return d.str(&e.userAgent, "userAgent")
+		case "user":
+			if d.null() {
+				return nil
+			}
+			return d.userInfo(&e.user, &userFields)
+		case "impersonatedUser":
+			if d.null() {
+				e.hasImpersonated = false
+				e.impersonated = UserInfo{}
+				return nil
+			}
+			if !d.isObject() {
+				return d.typeMismatch("impersonatedUser", "object")
+			}
+			if !e.hasImpersonated {
+				e.hasImpersonated = true
+				e.impersonated = UserInfo{}
+			}
+			return d.userInfo(&e.impersonated, &impersonatedFields)
+		case "sourceIPs":
+			return d.strList(&e.sourceIPs, &e.ipsBuf, "sourceIPs")
+		case "objectRef":
+			return d.objectRef()
+		case "responseStatus":
+			return d.responseStatus()
+		case "requestObject":
+			return d.rawValue(&e.requestObject)
+		case "responseObject":
+			return d.rawValue(&e.responseObject)
+		case "requestReceivedTimestamp":
+			return d.microTime(&e.requestReceived, "requestReceivedTimestamp")
+		case "stageTimestamp":
+			return d.microTime(&e.stageTime, "stageTimestamp")
+		case "annotations":
+			return d.annotations()
+		case "authenticationMetadata":
+			return d.typedRaw(&e.authnMetadata, "authenticationMetadata", new(auditv1.AuthenticationMetadata))
+		case "timestamp": // v1alpha1/v1beta1
+			return d.legacyTime(&e.legacyTimestamp)
+		case "metadata": // v1alpha1/v1beta1: only creationTimestamp matters
+			return d.legacyMetadata()
+		case "items": // EventList
+			if d.pos < len(d.data) && d.data[d.pos] == '[' {
+				d.itemsOff = d.pos
+			}
+			return d.skip()
+		default:
+			return d.skip()
+		}
+	})
+}
+
+// userFieldNames are constant so that no field path is built unless it is reported.
+type userFieldNames struct{ self, username, uid, groups, extra string }
+
+var (
+	userFields         = userFieldNames{"user", "user.username", "user.uid", "user.groups", "user.extra"}
+	impersonatedFields = userFieldNames{"impersonatedUser", "impersonatedUser.username", "impersonatedUser.uid", "impersonatedUser.groups", "impersonatedUser.extra"}
+)
+
+func (d *decoder) userInfo(u *UserInfo, f *userFieldNames) error {
+	if !d.isObject() {
+		return d.typeMismatch(f.self, "object")
+	}
+	return d.object(func(key []byte) error {
+		switch string(key) {
+		case "username":
+			return d.str(&u.Username, f.username)
+		case "uid":
+			return d.str(&u.UID, f.uid)
+		case "groups":
+			return d.strList(&u.Groups, &d.ev.groupsBuf, f.groups)
+		case "extra":
+			return d.extra(u, f.extra)
+		default:
+			return d.skip()
+		}
+	})
+}
+
+func (d *decoder) extra(u *UserInfo, field string) error {
+	e := d.ev
+	if d.null() {
+		u.Extra = nil
+		return nil
+	}
+	if !d.isObject() {
+		return d.typeMismatch(field, "object")
+	}
+	// Entries are kept contiguous in extraBuf; merging a repeated "extra" moves the
+	// earlier entries to the end first, as encoding/json merges into the same map.
+	start := len(e.extraBuf)
+	e.extraBuf = append(e.extraBuf, u.Extra...)
+	if u.Extra == nil {
+		u.Extra = e.extraBuf[start:start:start]
+	}
+	err := d.object(func(key []byte) error {
+		var values [][]byte
+		if err := d.strList(&values, &e.valuesBuf, ""); err != nil {
+			return err
+		}
+		d.nameField(field, key)
+		e.extraBuf = append(e.extraBuf, Extra{Key: key, Values: values})
+		return nil
+	})
+	u.Extra = e.extraBuf[start:len(e.extraBuf):len(e.extraBuf)]
+	return err
+}
+
+func (d *decoder) objectRef() error {
+	e := d.ev
+	if d.null() {
+		e.hasObjectRef = false
+		e.objectRef = ObjectRef{}
+		return nil
+	}
+	if !d.isObject() {
+		return d.typeMismatch("objectRef", "object")
+	}
+	if !e.hasObjectRef {
+		e.hasObjectRef = true
+		e.objectRef = ObjectRef{}
+	}
+	o := &e.objectRef
+	return d.object(func(key []byte) error {
+		switch string(key) {
+		case "resource":
+			return d.str(&o.Resource, "objectRef.resource")
+		case "namespace":
+			return d.str(&o.Namespace, "objectRef.namespace")
+		case "name":
+			return d.str(&o.Name, "objectRef.name")
+		case "uid":
+			return d.str(&o.UID, "objectRef.uid")
+		case "apiGroup":
+			return d.str(&o.APIGroup, "objectRef.apiGroup")
+		case "apiVersion":
+			return d.str(&o.APIVersion, "objectRef.apiVersion")
+		case "resourceVersion":
+			return d.str(&o.ResourceVersion, "objectRef.resourceVersion")
+		case "subresource":
+			return d.str(&o.Subresource, "objectRef.subresource")
+		default:
+			return d.skip()
+		}
+	})
+}
+
+func (d *decoder) responseStatus() error {
+	e := d.ev
+	if d.null() {
+		e.hasStatus = false
+		e.status = Status{}
+		return nil
+	}
+	if !d.isObject() {
+		return d.typeMismatch("responseStatus", "object")
+	}
+	if !e.hasStatus {
+		e.hasStatus = true
+		e.status = Status{}
+	}
+	s := &e.status
+	start := d.pos
+	err := d.object(func(key []byte) error {
+		switch string(key) {
+		case "code":
+			return d.int32(&s.Code, "responseStatus.code")
+		case "status":
+			return d.str(&s.Status, "responseStatus.status")
+		case "reason":
+			return d.str(&s.Reason, "responseStatus.reason")
+		case "message":
+			return d.str(&s.Message, "responseStatus.message")
+		case "kind":
+			return d.str(&s.kind, "responseStatus.kind")
+		case "apiVersion":
+			return d.str(&s.apiVersion, "responseStatus.apiVersion")
+		case "metadata":
+			if d.null() {
+				return nil
+			}
+			return d.typedRaw(&s.metadata, "responseStatus.metadata", new(metav1.ListMeta))
+		case "details":
+			if d.null() {
+				s.details, s.detailsNull = nil, true
+				return nil
+			}
+			s.detailsNull = false
+			return d.typedRaw(&s.details, "responseStatus.details", new(metav1.StatusDetails))
+		default:
+			return d.skip()
+		}
+	})
+	s.Raw = d.data[start:d.pos:d.pos]
+	return err
+}
+
+func (d *decoder) annotations() error {
+	e := d.ev
+	if d.null() {
+		e.annotations = nil
+		return nil
+	}
+	if !d.isObject() {
+		return d.typeMismatch("annotations", "object")
+	}
+	start := len(e.annotsBuf)
+	e.annotsBuf = append(e.annotsBuf, e.annotations...)
+	err := d.object(func(key []byte) error {
+		var value []byte
+		if err := d.str(&value, ""); err != nil {
+			return err
+		}
+		d.nameField("annotations", key)
+		e.annotsBuf = append(e.annotsBuf, Annotation{Key: key, Value: value})
+		return nil
+	})
+	e.annotations = e.annotsBuf[start:len(e.annotsBuf):len(e.annotsBuf)]
+	return err
+}
+
+// str decodes a JSON string into *dst; null leaves *dst as it is (encoding/json).
+func (d *decoder) str(dst *[]byte, field string) error {
+	if d.pos >= len(d.data) {
+		return d.incomplete()
+	}
+	switch d.data[d.pos] {
+	case '"':
+		s, err := d.stringValue()
+		if err != nil {
+			return err
+		}
+		*dst = s
+		return nil
+	case 'n':
+		if d.null() {
+			return nil
+		}
+	}
+	return d.typeMismatch(field, "string")
+}
+
+// strList decodes an array of strings into a window of *buf; null sets *dst to nil
+// and null elements become "" (encoding/json).
+func (d *decoder) strList(dst *[][]byte, buf *[][]byte, field string) error {
+	if d.null() {
+		*dst = nil
+		return nil
+	}
+	if d.pos < len(d.data) && d.data[d.pos] != '[' {
+		return d.typeMismatch(field, "array of strings")
+	}
+	start := len(*buf)
+	err := d.array(func() error {
+		var s []byte
+		if err := d.str(&s, field); err != nil {
+			return err
+		}
+		if s == nil {
+			s = []byte{}
+		}
+		*buf = append(*buf, s)
+		return nil
+	})
+	*dst = (*buf)[start:len(*buf):len(*buf)]
+	return err
+}
+
+func (d *decoder) int32(dst *int32, field string) error {
+	if d.null() {
+		return nil
+	}
+	start := d.pos
+	if d.pos < len(d.data) {
+		c := d.data[d.pos]
+		if c == '-' || '0' <= c && c <= '9' {
+			if err := d.number(); err != nil {
+				return err
+			}
+			lit := d.data[start:d.pos]
+			n, err := strconv.ParseInt(string(lit), 10, 32)
+			if err != nil {
+				d.setTypeErr(start, field, "cannot decode number "+string(lit)+" into int32")
+				return nil
+			}
+			*dst = int32(n)
+			return nil
+		}
+	}
+	return d.typeMismatch(field, "int32")
+}
+
+// microTime decodes a metav1.MicroTime: RFC 3339 with exactly six fractional digits.
+func (d *decoder) microTime(dst *timestamp, field string) error {
+	if d.null() {
+		*dst = timestamp{}
+		return nil
+	}
+	if d.pos < len(d.data) && d.data[d.pos] != '"' {
+		return d.typeMismatch(field, "RFC 3339 time string")
+	}
+	start := d.pos
+	s, err := d.stringValue()
+	if err != nil {
+		return err
+	}
+	t, ok := parseMicroTime(s)
+	if !ok {
+		d.setTypeErr(start, field, "cannot parse "+strconv.Quote(string(s))+" as RFC 3339 time with microseconds")
+		return nil
+	}
+	*dst = t
+	return nil
+}
+
+// legacyTime decodes a v1beta1 metav1.Time; anything else is ignored, as the v1
+// decoder ignores the unknown field.
+func (d *decoder) legacyTime(dst *timestamp) error {
+	if d.pos < len(d.data) && d.data[d.pos] == '"' {
+		s, err := d.stringValue()
+		if err != nil {
+			return err
+		}
+		if t, ok := parseRFC3339(s); ok {
+			*dst = t
+		}
+		return nil
+	}
+	return d.skip()
+}
+
+func (d *decoder) legacyMetadata() error {
+	if !d.isObject() {
+		return d.skip()
+	}
+	return d.object(func(key []byte) error {
+		if string(key) == "creationTimestamp" {
+			return d.legacyTime(&d.ev.legacyCreation)
+		}
+		return d.skip()
+	})
+}
+
+// rawValue records the raw JSON of a value; null sets *dst to nil.
+func (d *decoder) rawValue(dst *[]byte) error {
+	if d.null() {
+		*dst = nil
+		return nil
+	}
+	start := d.pos
+	if err := d.skip(); err != nil {
+		return err
+	}
+	*dst = d.data[start:d.pos:d.pos]
+	return nil
+}
+
+// typedRaw records the raw JSON of a rarely present nested value and checks it
+// against its upstream type with encoding/json, so that exactly the values
+// upstream rejects are rejected. The common empty object skips the check.
+func (d *decoder) typedRaw(dst *[]byte, field string, into any) error {
+	start := d.pos
+	if err := d.rawValue(dst); err != nil {
+		return err
+	}
+	if raw := *dst; raw != nil && !(len(raw) == 2 && raw[0] == '{') {
+		if err := json.Unmarshal(raw, into); err != nil {
+			d.setTypeErr(start, field, err.Error())
+		}
+	}
+	return nil
+}
+
+// object iterates over the members of an object at d.pos, calling fn with d.pos at
+// each value. The key passed to fn is valid until the decoder's next string.
+func (d *decoder) object(fn func(key []byte) error) error {
+	if d.depth++; d.depth > maxDepth {
+		return d.syntax("exceeded max depth")
+	}
+	d.pos++ // '{'
+	d.ws()
+	if d.pos >= len(d.data) {
+		return d.incomplete()
+	}
+	if d.data[d.pos] == '}' {
+		d.pos++
+		d.depth--
+		return nil
+	}
+	for {
+		if d.data[d.pos] != '"' {
+			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " looking for beginning of object key string")
+		}
+		key, err := d.stringValue()
+		if err != nil {
+			return err
+		}
+		d.ws()
+		if d.pos >= len(d.data) {
+			return d.incomplete()
+		}
+		if d.data[d.pos] != ':' {
+			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key")
+		}
+		d.pos++
+		d.ws()
+		if d.pos >= len(d.data) {
+			return d.incomplete()
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+		d.ws()
+		if d.pos >= len(d.data) {
+			return d.incomplete()
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.ws()
+			if d.pos >= len(d.data) {
+				return d.incomplete()
+			}
+		case '}':
+			d.pos++
+			d.depth--
+			return nil
+		default:
+			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key:value pair")
+		}
+	}
+}
+
+// array iterates over the elements of an array at d.pos.
+func (d *decoder) array(fn func() error) error {
+	if d.depth++; d.depth > maxDepth {
+		return d.syntax("exceeded max depth")
+	}
+	d.pos++ // '['
+	d.ws()
+	if d.pos >= len(d.data) {
+		return d.incomplete()
+	}
+	if d.data[d.pos] == ']' {
+		d.pos++
+		d.depth--
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		d.ws()
+		if d.pos >= len(d.data) {
+			return d.incomplete()
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.ws()
+			if d.pos >= len(d.data) {
+				return d.incomplete()
+			}
+		case ']':
+			d.pos++
+			d.depth--
+			return nil
+		default:
+			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after array element")
+		}
+	}
+}
+
+func (d *decoder) isObject() bool { return d.pos < len(d.data) && d.data[d.pos] == '{' }
+
+// null consumes a null literal if one is at d.pos.
+func (d *decoder) null() bool {
+	if len(d.data)-d.pos >= 4 && string(d.data[d.pos:d.pos+4]) == "null" {
+		d.pos += 4
+		return true
+	}
+	return false
+}
+
+// typeMismatch skips a value of the wrong type, validating it, and records the
+// first such error; decoding goes on so that a later syntax error still wins.
+func (d *decoder) typeMismatch(field, want string) error {
+	start := d.pos
+	if err := d.skip(); err != nil {
+		return err
+	}
+	d.setTypeErr(start, field, "cannot decode "+jsonKind(d.data[start])+" into "+want)
+	return nil
+}
+
+func (d *decoder) setTypeErr(off int, field, msg string) {
+	if d.typeErr == nil {
+		d.typeErr = &decodeError{off: off, err: &FieldError{Field: field, Msg: msg}}
+	}
+}
+
+func jsonKind(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// nameField names a type error just recorded for a map value ("" field), only
+// on the error path, so that map keys cost nothing when the value is fine.
+func (d *decoder) nameField(mapField string, key []byte) {
+	if d.typeErr == nil {
+		return
+	}
+	if fe, ok := d.typeErr.err.(*FieldError); ok && fe.Field == "" {
+		fe.Field = mapField + "[" + strconv.Quote(string(key)) + "]"
+	}
+}
+
+func (d *decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) syntax(msg string) error {
+	return &decodeError{off: d.pos, err: &SyntaxError{Msg: msg}}
+}
+
+func (d *decoder) incomplete() error {
+	return &decodeError{off: d.pos, err: &SyntaxError{Msg: "unexpected end of JSON input"}, incomplete: true}
+}
+
+func quoteChar(c byte) string {
+	if c == '\'' {
+		return `'\''`
+	}
+	if c == '"' {
+		return `'"'`
+	}
+	s := strconv.Quote(string(rune(c)))
+	if c >= utf8.RuneSelf {
+		s = strconv.Quote(string([]byte{c}))
+	}
+	return "'" + s[1:len(s)-1] + "'"
+}

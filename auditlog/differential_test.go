@@ -1,0 +1,240 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/gzip"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// sharedDir returns ../shared/<sub> beside the repository, or skips the test.
+func sharedDir(t testing.TB, sub string) string {
+	t.Helper()
+	dir := filepath.Join("..", "..", "shared", sub)
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("%s not present (../shared is optional): %v", dir, err)
+	}
+	return dir
+}
+
+// oracleEvents decodes data independently of this package: a whole-document
+// parse first (pretty-printed event, EventList), else one encoding/json
+// Unmarshal per non-blank line. It applies the documented v1beta1 mapping.
+// Lines that encoding/json rejects are counted in bad.
+func oracleEvents(t *testing.T, data []byte) (events []*auditv1.Event, bad int) {
+	t.Helper()
+	trimmed := bytes.TrimSpace(data)
+	if bytes.Count(trimmed, []byte("\n")) > 0 && json.Valid(trimmed) {
+		var probe struct {
+			Kind  string          `json:"kind"`
+			Items json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(trimmed, &probe); err == nil && probe.Kind == "EventList" {
+			var items []json.RawMessage
+			if err := json.Unmarshal(probe.Items, &items); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				events = append(events, oracleOne(t, it))
+			}
+			return events, 0
+		}
+		return []*auditv1.Event{oracleOne(t, trimmed)}, 0
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var ev auditv1.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			bad++
+			continue
+		}
+		events = append(events, oracleOne(t, line))
+	}
+	return events, bad
+}
+
+func oracleOne(t *testing.T, raw []byte) *auditv1.Event {
+	t.Helper()
+	var ev auditv1.Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("oracle: %v", err)
+	}
+	// Upstream's v1beta1 conversion: legacy fields fill zero v1 timestamps.
+	var legacy struct {
+		Timestamp *metav1.Time `json:"timestamp"`
+		Metadata  struct {
+			CreationTimestamp *metav1.Time `json:"creationTimestamp"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &legacy); err == nil {
+		if ts := legacy.Metadata.CreationTimestamp; ts != nil && !ts.IsZero() && ev.StageTimestamp.IsZero() {
+			ev.StageTimestamp = metav1.NewMicroTime(ts.Time)
+		}
+		if ts := legacy.Timestamp; ts != nil && !ts.IsZero() && ev.RequestReceivedTimestamp.IsZero() {
+			ev.RequestReceivedTimestamp = metav1.NewMicroTime(ts.Time)
+		}
+	}
+	return &ev
+}
+
+// readAllV1 reads every event of r with this package and converts it.
+func readAllV1(t *testing.T, name string, r io.Reader) (events []*auditv1.Event, errs []*ParseError) {
+	t.Helper()
+	rd, err := NewReader(r, WithName(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for ev, err := range rd.All() {
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%s: error is not a *ParseError: %v", name, err)
+			}
+			errs = append(errs, pe)
+			continue
+		}
+		v1, err := ev.ToV1()
+		if err != nil {
+			t.Fatalf("%s: ToV1 of an accepted event failed: %v", name, err)
+		}
+		events = append(events, v1)
+	}
+	return events, errs
+}
+
+// TestDifferentialRealData decodes every event of ../shared/realdata both ways.
+func TestDifferentialRealData(t *testing.T) {
+	root := sharedDir(t, "realdata")
+	var total, files int
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch filepath.Ext(path) {
+		case ".json", ".log", ".jsonl":
+		default:
+			return nil // SOURCES.md, the YAML reference event
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		rel, _ := filepath.Rel(root, path)
+		t.Run(rel, func(t *testing.T) {
+			got, errs := readAllV1(t, rel, bytes.NewReader(data))
+			if strings.Contains(rel, "legacy") {
+				if len(got) != 0 || len(errs) != 1 || !errors.Is(errs[0], ErrLegacyFormat) || errs[0].Line != 1 {
+					t.Fatalf("legacy file: got %d events, errors %v; want one ErrLegacyFormat at line 1", len(got), errs)
+				}
+				return
+			}
+			want, bad := oracleEvents(t, data)
+			if len(errs) != bad {
+				t.Errorf("got %d errors %v, encoding/json rejects %d lines", len(errs), errs, bad)
+			}
+			for _, e := range errs {
+				if e.Line < 1 || e.Offset < 0 || e.Offset > int64(len(data)) {
+					t.Errorf("error position outside the input: %+v", e)
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("events differ from encoding/json (-want +got):\n%s", diff)
+			}
+			total += len(got)
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SOURCES.md counts about 930 events in JSON, 4 of them legacy text lines.
+	if files < 60 || total < 900 {
+		t.Errorf("read %d events from %d files; realdata has about 930 events", total, files)
+	}
+	t.Logf("%d events from %d files equal to encoding/json", total, files)
+}
+
+// TestDifferentialKubeAPIServer compares the rotated set that a real
+// kube-apiserver wrote (../shared/kube-apiserver/gce-like).
+func TestDifferentialKubeAPIServer(t *testing.T) {
+	dir := sharedDir(t, "kube-apiserver/gce-like")
+	files, errs := Expand([]string{filepath.Join(dir, "kube-apiserver-audit.log")})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if len(files) != 11 || !strings.HasSuffix(files[10], "kube-apiserver-audit.log") {
+		t.Fatalf("Expand gave %d files %v; want 10 backups then the active log", len(files), files)
+	}
+	var all []*auditv1.Event
+	for _, f := range files {
+		data := readMaybeGzip(t, f)
+		want, bad := oracleEvents(t, data)
+		got, perrs := readAllV1(t, f, bytes.NewReader(data))
+		if bad != 0 || len(perrs) != 0 {
+			t.Fatalf("%s: %d lines rejected by encoding/json, errors %v", f, bad, perrs)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s: events differ (-want +got):\n%s", f, diff)
+		}
+		all = append(all, got...)
+	}
+	// Facts stated in ../shared/kube-apiserver/README.md.
+	ids := map[string]bool{}
+	stages := map[string]int{}
+	for _, ev := range all {
+		ids[string(ev.AuditID)] = true
+		stages[string(ev.Stage)]++
+	}
+	if len(all) != 8125 || len(ids) != 7578 || stages["ResponseComplete"] != 7511 || stages["ResponseStarted"] != 614 {
+		t.Errorf("got %d events, %d IDs, stages %v; README says 8125, 7578, ResponseComplete 7511, ResponseStarted 614", len(all), len(ids), stages)
+	}
+
+	// The same events through ReadFiles with the set's directory.
+	n := 0
+	for ev, err := range ReadFiles(context.Background(), []string{dir}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.AuditID()) != string(all[n].AuditID) || string(ev.Stage()) != string(all[n].Stage) {
+			t.Fatalf("event %d from the directory is %s/%s, want %s/%s", n, ev.AuditID(), ev.Stage(), all[n].AuditID, all[n].Stage)
+		}
+		n++
+	}
+	if n != len(all) {
+		t.Errorf("directory read gave %d events, want %d", n, len(all))
+	}
+}
+
+func readMaybeGzip(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err = io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data
+}

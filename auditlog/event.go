@@ -1,0 +1,241 @@
+package auditlog
+
+import (
+	"time"
+)
+
+// Event is one audit event, decoded from the bytes of its line without copying them.
+//
+// Every accessor that returns []byte (directly or inside a returned struct) returns a
+// view into the Reader's buffer. Views are valid until the next call to
+// [Reader.Next], [Reader.Reset] or [Reader.Close]; call [Event.Clone] to keep an event
+// longer. Views must not be modified. string(view) makes a copy.
+//
+// String values are unescaped: a JSON string without escapes and with valid UTF-8 is
+// returned in place; otherwise it is decoded once, into a buffer the Event owns,
+// exactly as encoding/json would (invalid UTF-8 and lone surrogates become U+FFFD).
+//
+// requestObject and responseObject stay raw JSON; they are never parsed unless
+// the caller parses them.
+//
+// An Event is not safe for concurrent use while its Reader is reading.
+type Event struct {
+	raw []byte // the event's JSON object
+	pos Position
+
+	kind, apiVersion           []byte
+	level, auditID, stage      []byte
+	requestURI, verb           []byte
+	userAgent                  []byte
+	user                       UserInfo
+	impersonated               UserInfo
+	hasImpersonated            bool
+	sourceIPs                  [][]byte // nil when absent or null
+	objectRef                  ObjectRef
+	hasObjectRef               bool
+	status                     Status
+	hasStatus                  bool
+	requestObject              []byte // raw JSON; nil when absent or null
+	responseObject             []byte
+	authnMetadata              []byte // raw JSON of authenticationMetadata
+	requestReceived, stageTime timestamp
+	annotations                []Annotation // nil when absent or null
+
+	// v1alpha1/v1beta1 fields that map onto the v1 timestamps (see timestampsFromLegacy).
+	legacyTimestamp, legacyCreation timestamp
+
+	// reusable storage behind the views above
+	scratch    []byte
+	groupsBuf  [][]byte
+	ipsBuf     [][]byte
+	extraBuf   []Extra
+	valuesBuf  [][]byte
+	annotsBuf  []Annotation
+	isListItem bool
+}
+
+// Position locates an event or an error in its input. Line and Offset count the
+// decompressed stream, so they match `zcat -f FILE | sed -n LINEp`.
+type Position struct {
+	File   string // name given to the Reader (the path, for files)
+	Line   int    // 1-based line of the event's first byte
+	Offset int64  // byte offset of the event's first byte
+}
+
+// UserInfo is a view of a user as recorded in an event (user or impersonatedUser).
+// Its slices share the lifetime of the Event.
+type UserInfo struct {
+	Username []byte
+	UID      []byte
+	Groups   [][]byte // nil when absent or null
+	Extra    []Extra  // in the order written; nil when absent or null
+}
+
+// Extra is one entry of UserInfo.Extra.
+type Extra struct {
+	Key    []byte
+	Values [][]byte // nil when the value was null
+}
+
+// ObjectRef is a view of the objectRef of an event.
+type ObjectRef struct {
+	Resource, Namespace, Name, UID []byte
+	APIGroup, APIVersion           []byte
+	ResourceVersion, Subresource   []byte
+}
+
+// Status is a view of the responseStatus of an event.
+type Status struct {
+	Code    int32
+	Status  []byte
+	Reason  []byte
+	Message []byte
+	// Raw is the whole responseStatus object, for fields not broken out here
+	// (details, metadata, kind, apiVersion).
+	Raw []byte
+
+	kind, apiVersion  []byte
+	metadata, details []byte // raw JSON, nil when absent
+	detailsNull       bool
+}
+
+// Annotation is one key/value pair of an event's annotations.
+type Annotation struct {
+	Key, Value []byte
+}
+
+// timestamp is a parsed time kept as seconds and nanoseconds so that decoding
+// never builds a time.Time it does not need.
+type timestamp struct {
+	sec  int64
+	nsec int32
+	set  bool
+}
+
+func (t timestamp) time() time.Time {
+	if !t.set {
+		return time.Time{}
+	}
+	return time.Unix(t.sec, int64(t.nsec)).UTC()
+}
+
+// Raw returns the event's JSON object exactly as written (a view).
+func (e *Event) Raw() []byte { return e.raw }
+
+// Pos returns where the event starts in its input.
+func (e *Event) Pos() Position { return e.pos }
+
+// Kind returns the "kind" field ("Event"; empty for EventList items and for writers that omit it).
+func (e *Event) Kind() []byte { return e.kind }
+
+// APIVersion returns the "apiVersion" field, e.g. "audit.k8s.io/v1".
+func (e *Event) APIVersion() []byte { return e.apiVersion }
+
+// Level returns the audit level: None, Metadata, Request or RequestResponse.
+func (e *Event) Level() []byte { return e.level }
+
+// AuditID returns the request's audit ID, shared by all stages of one request.
+func (e *Event) AuditID() []byte { return e.auditID }
+
+// Stage returns RequestReceived, ResponseStarted, ResponseComplete or Panic.
+func (e *Event) Stage() []byte { return e.stage }
+
+// RequestURI returns the request URI as sent by the client.
+func (e *Event) RequestURI() []byte { return e.requestURI }
+
+// Verb returns the Kubernetes verb (get, list, watch, create, ...) or the
+// lower-cased HTTP method for non-resource requests.
+func (e *Event) Verb() []byte { return e.verb }
+
+// UserAgent returns the client's user agent. It is attacker-controlled: escape it
+// before printing it to a terminal.
+func (e *Event) UserAgent() []byte { return e.userAgent }
+
+// User returns the authenticated user. The result points into the Event.
+func (e *Event) User() *UserInfo { return &e.user }
+
+// ImpersonatedUser returns the impersonated user, or nil when the request did not
+// impersonate.
+func (e *Event) ImpersonatedUser() *UserInfo {
+	if !e.hasImpersonated {
+		return nil
+	}
+	return &e.impersonated
+}
+
+// SourceIPs returns the client addresses, first the X-Forwarded-For chain, then the
+// peer address.
+func (e *Event) SourceIPs() [][]byte { return e.sourceIPs }
+
+// ObjectRef returns the object the request was about, or nil for non-resource
+// requests.
+func (e *Event) ObjectRef() *ObjectRef {
+	if !e.hasObjectRef {
+		return nil
+	}
+	return &e.objectRef
+}
+
+// ResponseStatus returns the response status, or nil when the event has none
+// (RequestReceived events).
+func (e *Event) ResponseStatus() *Status {
+	if !e.hasStatus {
+		return nil
+	}
+	return &e.status
+}
+
+// Code returns responseStatus.code, or 0 when there is none.
+func (e *Event) Code() int32 {
+	if !e.hasStatus {
+		return 0
+	}
+	return e.status.Code
+}
+
+// RequestObject returns the raw JSON of requestObject (logged at level Request and
+// above), or nil.
+func (e *Event) RequestObject() []byte { return e.requestObject }
+
+// ResponseObject returns the raw JSON of responseObject (logged at level
+// RequestResponse), or nil.
+func (e *Event) ResponseObject() []byte { return e.responseObject }
+
+// RequestReceivedTimestamp returns when the request reached the server (UTC), or the
+// zero time when the event has none. For v1alpha1/v1beta1 events without it, it is
+// taken from the legacy "timestamp" field, as upstream's conversion does.
+func (e *Event) RequestReceivedTimestamp() time.Time { return e.requestReceived.time() }
+
+// StageTimestamp returns when the event's stage was reached (UTC), or the zero time.
+// For v1alpha1/v1beta1 events without it, it is taken from
+// metadata.creationTimestamp, as upstream's conversion does.
+func (e *Event) StageTimestamp() time.Time { return e.stageTime.time() }
+
+// Annotations returns the annotations in the order written, or nil.
+// If a key repeats, the last one is the event's value (see Annotation).
+func (e *Event) Annotations() []Annotation { return e.annotations }
+
+// Annotation returns the value of one annotation, e.g.
+// "authorization.k8s.io/decision".
+func (e *Event) Annotation(key string) ([]byte, bool) {
+	for i := len(e.annotations) - 1; i >= 0; i-- {
+		if string(e.annotations[i].Key) == key {
+			return e.annotations[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// Clone returns a copy of the event that owns its bytes and stays valid after the
+// Reader moves on.
+func (e *Event) Clone() *Event {
+	c := &Event{}
+	raw := append([]byte(nil), e.raw...)
+	// The bytes were decoded once already; decoding the copy cannot fail.
+	if err := decodeEvent(c, raw); err != nil {
+		panic("auditlog: Clone: re-decoding a decoded event failed: " + err.Error())
+	}
+	c.pos = e.pos
+	c.isListItem = e.isListItem
+	return c
+}

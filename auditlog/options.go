@@ -1,0 +1,62 @@
+package auditlog
+
+import "fmt"
+
+// Defaults of the Reader options.
+const (
+	// DefaultMaxLineSize bounds the memory one Reader uses for one line. A
+	// RequestResponse event for a large list can be tens of MB, so the default is
+	// generous; a longer line is reported with ErrLineTooLong and skipped.
+	DefaultMaxLineSize = 64 << 20
+	// DefaultMaxZstdWindow bounds the memory of a zstd frame's window. `zstd --long`
+	// uses up to 128 MiB; a frame that asks for more is rejected, not allocated.
+	DefaultMaxZstdWindow = 128 << 20
+
+	maxMaxLineSize = 1 << 30 // positions inside a line are int32-safe
+	minMaxLineSize = 64
+)
+
+type config struct {
+	name          string
+	maxLineSize   int
+	maxZstdWindow uint64
+}
+
+func defaultConfig() config {
+	return config{maxLineSize: DefaultMaxLineSize, maxZstdWindow: DefaultMaxZstdWindow}
+}
+
+// Option configures a Reader. Options are checked when the Reader is made, and
+// [Reader.Reset] keeps them.
+type Option func(*config) error
+
+// WithName names the input in positions and errors (for files, ReadFiles uses
+// the path). The default is empty, printed as "<input>".
+func WithName(name string) Option {
+	return func(c *config) error { c.name = name; return nil }
+}
+
+// WithMaxLineSize sets the longest line, in bytes, that the Reader will hold in
+// memory (default DefaultMaxLineSize, 64 MiB; at least 64 B, at most 1 GiB).
+// A longer line yields ErrLineTooLong and is skipped.
+func WithMaxLineSize(n int) Option {
+	return func(c *config) error {
+		if n < minMaxLineSize || n > maxMaxLineSize {
+			return fmt.Errorf("auditlog: WithMaxLineSize(%d): must be between %d and %d", n, minMaxLineSize, maxMaxLineSize)
+		}
+		c.maxLineSize = n
+		return nil
+	}
+}
+
+// WithMaxZstdWindow sets the largest zstd window the Reader will allocate
+// (default DefaultMaxZstdWindow, 128 MiB; at least 1 MiB).
+func WithMaxZstdWindow(n uint64) Option {
+	return func(c *config) error {
+		if n < 1<<20 {
+			return fmt.Errorf("auditlog: WithMaxZstdWindow(%d): must be at least 1 MiB", n)
+		}
+		c.maxZstdWindow = n
+		return nil
+	}
+}

@@ -1,0 +1,641 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+const (
+	initialBufSize = 256 << 10
+	peekBufSize    = 64 << 10
+)
+
+// errFull is internal: the unread window reached the line-size limit without a newline.
+var errFull = errors.New("line longer than the buffer limit")
+
+// Reader reads audit events from one stream: JSON lines as kube-apiserver writes
+// them (one event per line), EventList documents (webhook batches), JSON arrays
+// of events, and pretty-printed multi-line events. The stream may be plain,
+// gzip (including multi-member files) or zstd; the format is taken from the
+// content, not a file name.
+//
+// A Reader is not safe for concurrent use. The caller must call Close, which
+// does not close the underlying io.Reader.
+type Reader struct {
+	cfg config
+
+	br         *bufio.Reader
+	gz         *gzip.Reader
+	zd         *zstd.Decoder
+	in         io.Reader // the decompressed stream
+	compressed bool
+	startErr   error // a failure detected by Reset, reported by the first Next
+
+	buf      []byte
+	r, w     int   // unread bytes are buf[r:w]
+	base     int64 // stream offset of buf[0]
+	line     int   // lines consumed before buf[r]
+	eof      bool
+	readErr  error // a read or decompression error, reported after the data before it
+	skipping bool  // discarding the rest of an over-long line
+	bomDone  bool
+	started  bool // a non-blank record has been seen
+	done     bool
+
+	lastStart, lastLine int // rd.r and rd.line before the last fresh record
+
+	pending []record // the rest of a line after a cut-short event
+	list    listState
+	ev      Event
+}
+
+// record is one framed JSON document with the position of its first byte.
+type record struct {
+	data []byte
+	off  int64 // stream offset of data[0]
+	line int   // line of data[0]
+	col0 int   // 0-based column of data[0] within its line
+	// fresh: a whole line just framed by nextRecord, which may be rewound to
+	// join the lines after it; nl: it ended with a newline.
+	fresh, nl bool
+}
+
+// listState walks the elements of an EventList or a JSON array of events.
+type listState struct {
+	active bool
+	rec    record
+	pos    int // offset in rec.data of the next element or the closing ']'
+	first  bool
+}
+
+// NewReader returns a Reader of the events in r. It reads the first bytes of r to
+// detect compression; an error in doing so is returned by the first Next.
+func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	rd := &Reader{cfg: cfg}
+	rd.Reset(r)
+	return rd, nil
+}
+
+// Reset discards the Reader's state and makes it read from r, keeping its
+// options and buffers. Views from earlier events become invalid.
+func (rd *Reader) Reset(r io.Reader) {
+	if rd.br == nil {
+		rd.br = bufio.NewReaderSize(r, peekBufSize)
+	} else {
+		rd.br.Reset(r)
+	}
+	if rd.buf == nil {
+		rd.buf = make([]byte, initialBufSize)
+	}
+	rd.r, rd.w, rd.base, rd.line = 0, 0, 0, 0
+	rd.eof, rd.readErr, rd.skipping, rd.bomDone, rd.started, rd.done = false, nil, false, false, false, false
+	rd.pending, rd.list, rd.startErr = rd.pending[:0], listState{}, nil
+	rd.in, rd.compressed = rd.br, false
+
+	magic, err := rd.br.Peek(6)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		rd.startErr = err
+		return
+	}
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		rd.compressed = true
+		if rd.gz == nil {
+			rd.gz, err = gzip.NewReader(rd.br)
+		} else {
+			err = rd.gz.Reset(rd.br)
+		}
+		if err != nil {
+			rd.startErr = fmt.Errorf("gzip: %w", err)
+			return
+		}
+		rd.in = rd.gz
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		rd.compressed = true
+		if rd.zd == nil {
+			rd.zd, err = zstd.NewReader(rd.br,
+				zstd.WithDecoderConcurrency(1),
+				zstd.WithDecoderMaxWindow(rd.cfg.maxZstdWindow),
+				zstd.WithDecoderMaxMemory(1<<40)) // the output is streamed; only the window is held
+		} else {
+			err = rd.zd.Reset(rd.br)
+		}
+		if err != nil {
+			rd.startErr = fmt.Errorf("zstd: %w", err)
+			return
+		}
+		rd.in = rd.zd
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		rd.startErr = errors.New("xz-compressed input is not supported; decompress it first (xz -dc)")
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		rd.startErr = errors.New("bzip2-compressed input is not supported; decompress it first (bzip2 -dc)")
+	case bytes.HasPrefix(magic, []byte{0x04, 0x22, 0x4d, 0x18}):
+		rd.startErr = errors.New("lz4-compressed input is not supported; decompress it first (lz4 -dc)")
+	}
+}
+
+// Close releases the decompressors. It does not close the underlying reader.
+func (rd *Reader) Close() error {
+	if rd.zd != nil {
+		rd.zd.Close()
+		rd.zd = nil
+	}
+	rd.done = true
+	return nil
+}
+
+// Next returns the next event, or io.EOF after the last one.
+//
+// The Event and every view it returns are valid until the next call to Next,
+// Reset or Close; call Event.Clone to keep one.
+//
+// Each error is returned once, as a *ParseError with the position of the fault.
+// A bad line (malformed JSON, a field of the wrong type, an over-long line, an
+// event cut short) does not stop the Reader: call Next again for the events
+// after it. An error of the underlying reader or decompressor ends the stream
+// after every complete event before it was returned (ParseError.Fatal is set),
+// and the next call returns io.EOF. So a loop that logs errors and continues
+// until io.EOF is correct.
+func (rd *Reader) Next() (*Event, error) {
+	for {
+		if rd.list.active {
+			ev, err := rd.nextItem()
+			if ev != nil || err != nil {
+				return ev, err
+			}
+			continue
+		}
+		var rec record
+		if len(rd.pending) > 0 {
+			rec = rd.pending[0]
+			rd.pending = rd.pending[1:]
+		} else {
+			var err error
+			rec, err = rd.nextRecord()
+			if err != nil {
+				return nil, err
+			}
+		}
+		ev, err := rd.decodeRecord(rec)
+		if ev != nil || err != nil {
+			return ev, err
+		}
+	}
+}
+
+// All returns a single-use iterator over the events and errors of Next, ending at
+// io.EOF (which it does not yield). The same lifetime rules apply to each event.
+func (rd *Reader) All() iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		for {
+			ev, err := rd.Next()
+			if err == io.EOF {
+				return
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// cutMarker starts every event kube-apiserver writes. Finding it after a syntax
+// error means the line holds the start of an event that was cut short (the writer
+// died) followed by a whole event written after the restart.
+var cutMarker = []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/`)
+
+// decodeRecord decodes one record into rd.ev. It returns (nil, nil) when the
+// record started a list, whose items Next then returns.
+func (rd *Reader) decodeRecord(rec record) (*Event, error) {
+	d := decoder{data: rec.data, ev: &rd.ev, itemsOff: -1}
+	rd.ev.reset(rec.data)
+	err := d.topLevel()
+	if d.itemsOff >= 0 && (err == nil || isSyntax(err)) && d.isList() {
+		// Items before a syntax error are still delivered; nextItem reports it.
+		rd.list = listState{active: true, rec: rec, pos: d.itemsOff + 1, first: true}
+		return nil, nil
+	}
+	if err != nil {
+		var de *decodeError
+		errors.As(err, &de)
+		if de.incomplete && rec.fresh {
+			return rd.incompleteRecord(rec)
+		}
+		if isSyntax(err) && !de.incomplete {
+			if i := bytes.Index(rec.data[1:], cutMarker); i >= 0 {
+				// Report the cut event, then decode the one after it.
+				q := i + 1
+				rd.pending = append(rd.pending, record{data: rec.data[q:], off: rec.off + int64(q), line: rec.line, col0: rec.col0 + q})
+				return nil, rd.errAt(rec, 0, ErrIncomplete)
+			}
+		}
+		return nil, rd.errAt(rec, de.off, de.err)
+	}
+	rd.ev.timestampsFromLegacy()
+	rd.ev.pos = Position{File: rd.cfg.name, Line: rec.line, Offset: rec.off}
+	return &rd.ev, nil
+}
+
+func isSyntax(err error) bool {
+	var se *SyntaxError
+	return errors.As(err, &se)
+}
+
+// isList reports whether the decoded document is an EventList or an array.
+func (d *decoder) isList() bool {
+	if d.itemsOff == 0 || d.data[d.itemsOff] == '[' && d.firstNonSpace() == '[' {
+		return true
+	}
+	kind := string(d.ev.kind)
+	return kind == "EventList" || kind == "" && len(d.ev.auditID) == 0
+}
+
+func (d *decoder) firstNonSpace() byte {
+	for _, c := range d.data {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return c
+		}
+	}
+	return 0
+}
+
+// nextItem returns the next element of the current list, (nil, nil) when the list
+// is done.
+func (rd *Reader) nextItem() (*Event, error) {
+	l := &rd.list
+	d := decoder{data: l.rec.data, pos: l.pos, ev: &rd.ev, itemsOff: -1}
+	d.ws()
+	if d.pos < len(d.data) && d.data[d.pos] == ']' && l.first {
+		l.active = false
+		return nil, nil
+	}
+	if !l.first {
+		if d.pos >= len(d.data) {
+			l.active = false
+			return nil, rd.errAt(l.rec, d.pos, ErrIncomplete)
+		}
+		switch d.data[d.pos] {
+		case ']':
+			l.active = false
+			return nil, nil
+		case ',':
+			d.pos++
+			d.ws()
+		default:
+			l.active = false
+			return nil, rd.errAt(l.rec, d.pos, &SyntaxError{Msg: "invalid character " + quoteChar(d.data[d.pos]) + " after array element"})
+		}
+	}
+	l.first = false
+	start := d.pos
+	if err := d.skip(); err != nil {
+		l.active = false
+		var de *decodeError
+		errors.As(err, &de)
+		return nil, rd.errAt(l.rec, de.off, de.err)
+	}
+	l.pos = d.pos
+	item := l.rec.data[start:d.pos:d.pos]
+	itemRec := rd.subRecord(l.rec, start)
+	itemRec.data = item
+
+	id := decoder{data: item, ev: &rd.ev, itemsOff: -1}
+	rd.ev.reset(item)
+	err := id.topLevel()
+	if err == nil && id.itemsOff >= 0 {
+		err = &decodeError{off: 0, err: ErrNotEvent}
+	}
+	if err != nil {
+		var de *decodeError
+		errors.As(err, &de)
+		return nil, rd.errAt(itemRec, de.off, de.err)
+	}
+	rd.ev.timestampsFromLegacy()
+	rd.ev.pos = Position{File: rd.cfg.name, Line: itemRec.line, Offset: itemRec.off}
+	return &rd.ev, nil
+}
+
+// subRecord returns the position of rec.data[off:] as a record.
+func (rd *Reader) subRecord(rec record, off int) record {
+	before := rec.data[:off]
+	nl := bytes.Count(before, []byte{'\n'})
+	col0 := rec.col0 + off
+	if nl > 0 {
+		col0 = off - (bytes.LastIndexByte(before, '\n') + 1)
+	}
+	return record{data: rec.data[off:], off: rec.off + int64(off), line: rec.line + nl, col0: col0}
+}
+
+// errAt makes a ParseError for a fault at offset off of rec.
+func (rd *Reader) errAt(rec record, off int, err error) *ParseError {
+	if off > len(rec.data) {
+		off = len(rec.data)
+	}
+	p := rd.subRecord(rec, off)
+	return &ParseError{File: rd.cfg.name, Line: p.line, Column: p.col0 + 1, Offset: p.off, Err: err, Compressed: rd.compressed}
+}
+
+func (rd *Reader) fatal(line int, off int64, err error) *ParseError {
+	rd.done = true
+	return &ParseError{File: rd.cfg.name, Line: line, Offset: off, Err: err, Compressed: rd.compressed, Fatal: true}
+}
+
+// nextRecord frames the next JSON document: normally one line; a document that a
+// line leaves open continues over the following lines (pretty-printed JSON) as
+// long as none of them starts a new document at column 1.
+func (rd *Reader) nextRecord() (record, error) {
+	if rd.done {
+		return record{}, io.EOF
+	}
+	if rd.startErr != nil {
+		return record{}, rd.fatal(0, 0, rd.startErr)
+	}
+	if !rd.bomDone {
+		rd.bomDone = true
+		for rd.w-rd.r < 3 && !rd.eof && rd.readErr == nil {
+			if err := rd.fill(); err != nil {
+				break
+			}
+		}
+		if bytes.HasPrefix(rd.buf[rd.r:rd.w], []byte("\xef\xbb\xbf")) {
+			rd.r += 3
+		}
+	}
+	for {
+		if rd.skipping {
+			if done := rd.skipLongLine(); !done {
+				return record{}, rd.endOfStream()
+			}
+		}
+		end, nl, err := rd.lineEnd(0)
+		if err == errFull {
+			rd.skipping = true
+			perr := &ParseError{File: rd.cfg.name, Line: rd.line + 1, Column: 1, Offset: rd.base + int64(rd.r),
+				Err: fmt.Errorf("%w: more than %d bytes without a newline; skipped", ErrLineTooLong, rd.cfg.maxLineSize), Compressed: rd.compressed}
+			rd.r = rd.w
+			return record{}, perr
+		}
+		if !nl && end == 0 {
+			return record{}, rd.endOfStream()
+		}
+		lineBytes := rd.buf[rd.r : rd.r+end]
+		rec := record{data: lineBytes, off: rd.base + int64(rd.r), line: rd.line + 1}
+		if isBlank(lineBytes) {
+			rd.consume(end, nl)
+			continue
+		}
+		seenBefore := rd.started
+		rd.started = true
+		c := lineBytes[firstNonBlank(lineBytes)]
+		if c != '{' && c != '[' && looksLegacy(lineBytes) {
+			rd.consume(end, nl)
+			perr := rd.errAt(rec, 0, ErrLegacyFormat)
+			if !seenBefore {
+				// The whole stream is legacy: one error, not one per line.
+				perr.Fatal = true
+				rd.done = true
+			}
+			return record{}, perr
+		}
+		rec.fresh, rec.nl = true, nl
+		rd.lastStart, rd.lastLine = rd.r, rd.line
+		rd.consume(end, nl)
+		return rec, nil
+	}
+}
+
+// incompleteRecord handles a line that ends inside a JSON value: the last line
+// of a file still being written, a pretty-printed document, or an event cut short.
+func (rd *Reader) incompleteRecord(rec record) (*Event, error) {
+	if !rec.nl {
+		if rd.readErr != nil {
+			// The stream broke inside this event: one error, at its start.
+			err := rd.readErr
+			rd.readErr = nil
+			return nil, rd.fatal(rec.line, rec.off, fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed)))
+		}
+		return nil, rd.errAt(rec, 0, fmt.Errorf("%w (the file may still be being written)", ErrTruncated))
+	}
+	// Rewind (no read happened since the line was framed) and join the next lines.
+	rd.r, rd.line = rd.lastStart, rd.lastLine
+	joined, err := rd.continueRecord(len(rec.data))
+	if err != nil {
+		return nil, err
+	}
+	return rd.decodeRecord(joined)
+}
+
+// continueRecord extends a record whose first line (of length firstEnd) leaves a
+// JSON value open with the lines that follow, until the value closes.
+func (rd *Reader) continueRecord(firstEnd int) (record, error) {
+	var ds depthScanner
+	ds.feed(rd.buf[rd.r : rd.r+firstEnd])
+	rel := firstEnd + 1
+	startLine, startOff := rd.line+1, rd.base+int64(rd.r)
+	for {
+		end, nl, err := rd.lineEnd(rel)
+		next := rd.buf[rd.r+rel : rd.r+end]
+		stop := err != nil || (!nl && end == rel) || (len(next) > 0 && (next[0] == '{' || next[0] == '['))
+		if stop {
+			// Not a multi-line document: the first line alone is an event cut short.
+			first := record{data: rd.buf[rd.r : rd.r+firstEnd], off: startOff, line: startLine}
+			perr := rd.errAt(first, 0, ErrIncomplete)
+			if err == nil && !nl && end == rel && rd.readErr == nil {
+				perr.Err = fmt.Errorf("%w (the file may still be being written)", ErrTruncated)
+			}
+			rd.consume(firstEnd, true)
+			return record{}, perr
+		}
+		if ds.feed(next) {
+			rec := record{data: rd.buf[rd.r : rd.r+end], off: startOff, line: startLine}
+			rd.consume(end, nl)
+			return rec, nil
+		}
+		if !nl {
+			first := record{data: rd.buf[rd.r : rd.r+end], off: startOff, line: startLine}
+			perr := rd.errAt(first, 0, fmt.Errorf("%w (the file may still be being written)", ErrTruncated))
+			rd.consume(end, nl)
+			return record{}, perr
+		}
+		rel = end + 1
+	}
+}
+
+// endOfStream reports the end: io.EOF, or the read error that ended the stream.
+func (rd *Reader) endOfStream() error {
+	if rd.readErr != nil {
+		off := rd.base + int64(rd.r)
+		err := rd.readErr
+		rd.readErr = nil
+		return rd.fatal(rd.line+1, off, describeReadErr(err, rd.compressed))
+	}
+	rd.done = true
+	return io.EOF
+}
+
+func describeReadErr(err error, compressed bool) error {
+	if compressed && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+		return fmt.Errorf("compressed stream is truncated: %w", err)
+	}
+	if compressed {
+		return fmt.Errorf("decompression failed: %w", err)
+	}
+	return fmt.Errorf("read failed: %w", err)
+}
+
+// consume marks a line of length end, plus its newline, as read.
+func (rd *Reader) consume(end int, nl bool) {
+	seg := rd.buf[rd.r : rd.r+end]
+	rd.line += bytes.Count(seg, []byte{'\n'})
+	rd.r += end
+	if nl {
+		rd.r++
+		rd.line++
+	}
+}
+
+// lineEnd returns the offset, relative to rd.r, of the newline that ends the line
+// starting at rd.r+rel, reading more input as needed. nl is false when the input
+// ends first; then end is where the data ends. Relative offsets survive the
+// buffer compaction that reading may do.
+func (rd *Reader) lineEnd(rel int) (end int, nl bool, err error) {
+	searched := rel
+	for {
+		if i := bytes.IndexByte(rd.buf[rd.r+searched:rd.w], '\n'); i >= 0 {
+			return searched + i, true, nil
+		}
+		searched = rd.w - rd.r
+		if searched > rd.cfg.maxLineSize {
+			return searched, false, errFull
+		}
+		if rd.eof || rd.readErr != nil {
+			return searched, false, nil
+		}
+		if err := rd.fill(); err != nil {
+			return searched, false, err
+		}
+	}
+}
+
+// fill reads more input into buf, compacting and growing it (up to the line limit).
+func (rd *Reader) fill() error {
+	if rd.r > 0 && (rd.w == len(rd.buf) || rd.r > len(rd.buf)/2) {
+		copy(rd.buf, rd.buf[rd.r:rd.w])
+		rd.base += int64(rd.r)
+		rd.w -= rd.r
+		rd.r = 0
+	}
+	if rd.w == len(rd.buf) {
+		limit := rd.cfg.maxLineSize + 1
+		if len(rd.buf) >= limit {
+			return errFull
+		}
+		nb := make([]byte, min(2*len(rd.buf), limit))
+		copy(nb, rd.buf[:rd.w])
+		rd.buf = nb
+	}
+	for range 100 {
+		n, err := rd.in.Read(rd.buf[rd.w:])
+		rd.w += n
+		if err == io.EOF {
+			rd.eof = true
+			return nil
+		}
+		if err != nil {
+			rd.readErr = err
+			return nil
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	rd.readErr = io.ErrNoProgress
+	return nil
+}
+
+// skipLongLine discards input through the next newline. It reports false when the
+// input ended first.
+func (rd *Reader) skipLongLine() bool {
+	for {
+		if i := bytes.IndexByte(rd.buf[rd.r:rd.w], '\n'); i >= 0 {
+			rd.r += i + 1
+			rd.line++
+			rd.skipping = false
+			return true
+		}
+		rd.r = rd.w
+		if rd.eof || rd.readErr != nil {
+			rd.skipping = false
+			return false
+		}
+		rd.fill()
+	}
+}
+
+func isBlank(b []byte) bool { return firstNonBlank(b) == len(b) }
+
+func firstNonBlank(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// looksLegacy recognizes `<RFC3339 time> AUDIT: id="..."` lines of the legacy format.
+func looksLegacy(line []byte) bool {
+	head := line[:min(len(line), 64)]
+	i := bytes.Index(head, []byte(" AUDIT: "))
+	return i >= 10 && line[0] >= '0' && line[0] <= '9'
+}
+
+// depthScanner follows JSON nesting across lines without decoding values.
+type depthScanner struct {
+	depth        int
+	inStr, esc   bool
+	sawContainer bool
+}
+
+// feed scans b and reports whether the outermost value closed within it.
+func (s *depthScanner) feed(b []byte) bool {
+	for _, c := range b {
+		if s.inStr {
+			switch {
+			case s.esc:
+				s.esc = false
+			case c == '\\':
+				s.esc = true
+			case c == '"':
+				s.inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			s.inStr = true
+		case '{', '[':
+			s.depth++
+			s.sawContainer = true
+		case '}', ']':
+			s.depth--
+			if s.depth <= 0 && s.sawContainer {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,358 @@
+package auditlog
+
+import (
+	"strconv"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// plainStringByte marks the bytes a string scan can pass over without a second
+// look: printable ASCII other than '"' and '\\'.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// stringValue scans the string at d.pos and returns its decoded value: a view of
+// the input when the string has no escapes and valid UTF-8, otherwise a copy
+// decoded into the event's scratch buffer.
+func (d *decoder) stringValue() ([]byte, error) {
+	start := d.pos + 1
+	end, escaped, nonASCII, err := d.scanString()
+	if err != nil {
+		return nil, err
+	}
+	s := d.data[start:end:end]
+	if !escaped && (!nonASCII || utf8.Valid(s)) {
+		return s, nil
+	}
+	e := d.ev
+	from := len(e.scratch)
+	e.scratch = unquoteAppend(e.scratch, s)
+	return e.scratch[from:len(e.scratch):len(e.scratch)], nil
+}
+
+// scanString validates the string at d.pos (which holds '"') and moves past it.
+// end is the offset of the closing quote.
+func (d *decoder) scanString() (end int, escaped, nonASCII bool, err error) {
+	data := d.data
+	i := d.pos + 1
+	for {
+		// Eight bytes at a time while none of them needs a look (no '"', '\\',
+		// control byte or byte >= 0x80).
+		for i+8 <= len(data) {
+			if !plainStringByte[data[i]] || !plainStringByte[data[i+1]] || !plainStringByte[data[i+2]] || !plainStringByte[data[i+3]] ||
+				!plainStringByte[data[i+4]] || !plainStringByte[data[i+5]] || !plainStringByte[data[i+6]] || !plainStringByte[data[i+7]] {
+				break
+			}
+			i += 8
+		}
+		for i < len(data) && plainStringByte[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			d.pos = i
+			return 0, false, false, d.incomplete()
+		}
+		switch c := data[i]; {
+		case c == '"':
+			d.pos = i + 1
+			return i, escaped, nonASCII, nil
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(data) {
+				d.pos = i
+				return 0, false, false, d.incomplete()
+			}
+			switch data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				i++
+				for k := 0; k < 4; k++ {
+					if i >= len(data) {
+						d.pos = i
+						return 0, false, false, d.incomplete()
+					}
+					if !isHex(data[i]) {
+						d.pos = i
+						return 0, false, false, d.syntax("invalid character " + quoteChar(data[i]) + " in \\u hexadecimal character escape")
+					}
+					i++
+				}
+			default:
+				d.pos = i
+				return 0, false, false, d.syntax("invalid character " + quoteChar(data[i]) + " in string escape code")
+			}
+		case c < 0x20:
+			d.pos = i
+			return 0, false, false, d.syntax("invalid character " + quoteChar(c) + " in string literal")
+		default:
+			nonASCII = true
+			i++
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// unquoteAppend appends the decoded form of the validated string body s, with
+// encoding/json's rules: invalid UTF-8 and unpaired surrogates become U+FFFD.
+func unquoteAppend(dst, s []byte) []byte {
+	for r := 0; r < len(s); {
+		c := s[r]
+		switch {
+		case c == '\\':
+			r++
+			switch s[r] {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := getu4(s[r-1:])
+				r += 5
+				if utf16.IsSurrogate(rr) {
+					rr1 := getu4(s[r:])
+					if dec := utf16.DecodeRune(rr, rr1); dec != unicode.ReplacementChar {
+						r += 6
+						dst = utf8.AppendRune(dst, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default: // '"', '\\', '/'
+				dst = append(dst, s[r])
+			}
+			r++
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			dst = utf8.AppendRune(dst, rr)
+		}
+	}
+	return dst
+}
+
+// getu4 decodes \uXXXX at the start of s, or returns -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c = c - '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+// skip validates the value at d.pos and moves past it, without recursion so that
+// deep nesting cannot exhaust the stack.
+func (d *decoder) skip() error {
+	// containers holds one byte per open container: '{' or '['.
+	var stackBuf [64]byte
+	containers := stackBuf[:0]
+	data := d.data
+	for {
+		// A value.
+		if d.pos >= len(data) {
+			return d.incomplete()
+		}
+		switch c := data[d.pos]; {
+		case c == '{' || c == '[':
+			if d.depth+len(containers)+1 > maxDepth {
+				return d.syntax("exceeded max depth")
+			}
+			containers = append(containers, c)
+			d.pos++
+			d.ws()
+			if d.pos >= len(data) {
+				return d.incomplete()
+			}
+			if data[d.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
+				d.pos++
+				containers = containers[:len(containers)-1]
+				break
+			}
+			if c == '{' {
+				if err := d.objectKey(); err != nil {
+					return err
+				}
+			}
+			continue
+		case c == '"':
+			if _, _, _, err := d.scanString(); err != nil {
+				return err
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			if err := d.number(); err != nil {
+				return err
+			}
+		case c == 't':
+			if err := d.literal("true"); err != nil {
+				return err
+			}
+		case c == 'f':
+			if err := d.literal("false"); err != nil {
+				return err
+			}
+		case c == 'n':
+			if err := d.literal("null"); err != nil {
+				return err
+			}
+		default:
+			return d.syntax("invalid character " + quoteChar(c) + " looking for beginning of value")
+		}
+		// After a value: close containers or move to the next element.
+		for {
+			if len(containers) == 0 {
+				return nil
+			}
+			d.ws()
+			if d.pos >= len(data) {
+				return d.incomplete()
+			}
+			top := containers[len(containers)-1]
+			c := data[d.pos]
+			if c == ',' {
+				d.pos++
+				d.ws()
+				if top == '{' {
+					if d.pos >= len(data) {
+						return d.incomplete()
+					}
+					if err := d.objectKey(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if c == top+2 {
+				d.pos++
+				containers = containers[:len(containers)-1]
+				continue
+			}
+			if top == '{' {
+				return d.syntax("invalid character " + quoteChar(c) + " after object key:value pair")
+			}
+			return d.syntax("invalid character " + quoteChar(c) + " after array element")
+		}
+	}
+}
+
+// objectKey validates `"key" :` and leaves d.pos at the value.
+func (d *decoder) objectKey() error {
+	if d.data[d.pos] != '"' {
+		return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " looking for beginning of object key string")
+	}
+	if _, _, _, err := d.scanString(); err != nil {
+		return err
+	}
+	d.ws()
+	if d.pos >= len(d.data) {
+		return d.incomplete()
+	}
+	if d.data[d.pos] != ':' {
+		return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key")
+	}
+	d.pos++
+	d.ws()
+	return nil
+}
+
+// number validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *decoder) number() error {
+	data := d.data
+	i := d.pos
+	if data[i] == '-' {
+		i++
+	}
+	if i >= len(data) {
+		d.pos = i
+		return d.incomplete()
+	}
+	switch {
+	case data[i] == '0':
+		i++
+	case '1' <= data[i] && data[i] <= '9':
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	default:
+		d.pos = i
+		return d.syntax("invalid character " + quoteChar(data[i]) + " in numeric literal")
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if i >= len(data) {
+			d.pos = i
+			return d.incomplete()
+		}
+		if data[i] < '0' || data[i] > '9' {
+			d.pos = i
+			return d.syntax("invalid character " + quoteChar(data[i]) + " after decimal point in numeric literal")
+		}
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if i >= len(data) {
+			d.pos = i
+			return d.incomplete()
+		}
+		if data[i] < '0' || data[i] > '9' {
+			d.pos = i
+			return d.syntax("invalid character " + quoteChar(data[i]) + " in exponent of numeric literal")
+		}
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	d.pos = i
+	return nil
+}
+
+func (d *decoder) literal(lit string) error {
+	for k := 0; k < len(lit); k++ {
+		if d.pos >= len(d.data) {
+			return d.incomplete()
+		}
+		if d.data[d.pos] != lit[k] {
+			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " in literal " + lit + " (expecting " + strconv.QuoteRune(rune(lit[k])) + ")")
+		}
+		d.pos++
+	}
+	return nil
+}
