@@ -21,6 +21,7 @@ type decodeError struct {
 }
 
 func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
 
 // decoder decodes one JSON document into an Event. Field semantics follow
 // encoding/json decoding into auditv1.Event (null, duplicate keys, strict int32,
@@ -159,7 +160,7 @@ func (d *decoder) eventObject() error {
 		case "annotations":
 			return d.annotations()
 		case "authenticationMetadata":
-			return d.typedRaw(&e.authnMetadata, "authenticationMetadata", new(auditv1.AuthenticationMetadata))
+			return d.typedRaw(&e.authnMetadata, "authenticationMetadata", checkAuthnMetadata)
 		case "timestamp": // v1alpha1/v1beta1
 			return d.legacyTime(&e.legacyTimestamp)
 		case "metadata": // v1alpha1/v1beta1: only creationTimestamp matters
@@ -305,14 +306,14 @@ func (d *decoder) responseStatus() error {
 			if d.null() {
 				return nil
 			}
-			return d.typedRaw(&s.metadata, "responseStatus.metadata", new(metav1.ListMeta))
+			return d.typedRaw(&s.metadata, "responseStatus.metadata", checkListMeta)
 		case "details":
 			if d.null() {
 				s.details, s.detailsNull = nil, true
 				return nil
 			}
 			s.detailsNull = false
-			return d.typedRaw(&s.details, "responseStatus.details", new(metav1.StatusDetails))
+			return d.typedRaw(&s.details, "responseStatus.details", checkStatusDetails)
 		default:
 			return d.skip()
 		}
@@ -484,17 +485,23 @@ func (d *decoder) rawValue(dst *[]byte) error {
 // typedRaw records the raw JSON of a rarely present nested value and checks it
 // against its upstream type with encoding/json, so that exactly the values
 // upstream rejects are rejected. The common empty object skips the check.
-func (d *decoder) typedRaw(dst *[]byte, field string, into any) error {
+func (d *decoder) typedRaw(dst *[]byte, field string, check func([]byte) error) error {
 	start := d.pos
 	if err := d.rawValue(dst); err != nil {
 		return err
 	}
 	if raw := *dst; raw != nil && !(len(raw) == 2 && raw[0] == '{') {
-		if err := json.Unmarshal(raw, into); err != nil {
+		if err := check(raw); err != nil {
 			d.setTypeErr(start, field, err.Error())
 		}
 	}
 	return nil
+}
+
+func checkListMeta(b []byte) error      { return json.Unmarshal(b, new(metav1.ListMeta)) }
+func checkStatusDetails(b []byte) error { return json.Unmarshal(b, new(metav1.StatusDetails)) }
+func checkAuthnMetadata(b []byte) error {
+	return json.Unmarshal(b, new(auditv1.AuthenticationMetadata))
 }
 
 // object iterates over the members of an object at d.pos, calling fn with d.pos at

@@ -223,18 +223,27 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 	d := decoder{data: rec.data, ev: &rd.ev, itemsOff: -1}
 	rd.ev.reset(rec.data)
 	err := d.topLevel()
+	de, _ := err.(*decodeError) // the decoder's only error type
+	if de != nil && de.incomplete && rec.fresh && rec.nl {
+		// A line that leaves a value open: pretty-printed JSON, or an event cut
+		// short. Rewind (no read happened since it was framed) and join lines.
+		rd.r, rd.line = rd.lastStart, rd.lastLine
+		joined, err := rd.continueRecord(len(rec.data))
+		if err != nil {
+			return nil, err
+		}
+		return rd.decodeRecord(joined)
+	}
 	if d.itemsOff >= 0 && (err == nil || isSyntax(err)) && d.isList() {
-		// Items before a syntax error are still delivered; nextItem reports it.
+		// Items before a fault are still delivered; nextItem reports the fault.
 		rd.list = listState{active: true, rec: rec, pos: d.itemsOff + 1, first: true}
 		return nil, nil
 	}
 	if err != nil {
-		var de *decodeError
-		errors.As(err, &de)
-		if de.incomplete && rec.fresh {
-			return rd.incompleteRecord(rec)
+		if de.incomplete {
+			return nil, rd.truncated(rec, 0)
 		}
-		if isSyntax(err) && !de.incomplete {
+		if isSyntax(err) {
 			if i := bytes.Index(rec.data[1:], cutMarker); i >= 0 {
 				// Report the cut event, then decode the one after it.
 				q := i + 1
@@ -247,6 +256,18 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 	rd.ev.timestampsFromLegacy()
 	rd.ev.pos = Position{File: rd.cfg.name, Line: rec.line, Offset: rec.off}
 	return &rd.ev, nil
+}
+
+// truncated reports input that ends inside the value at rec.data[off:]: the
+// read error that ended the stream, if any, else ErrTruncated.
+func (rd *Reader) truncated(rec record, off int) error {
+	if rd.readErr != nil {
+		err := rd.readErr
+		rd.readErr = nil
+		p := rd.errAt(rec, off, nil)
+		return rd.fatal(p.Line, p.Offset, fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed)))
+	}
+	return rd.errAt(rec, off, fmt.Errorf("%w (the file may still be being written)", ErrTruncated))
 }
 
 func isSyntax(err error) bool {
@@ -285,7 +306,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 	if !l.first {
 		if d.pos >= len(d.data) {
 			l.active = false
-			return nil, rd.errAt(l.rec, d.pos, ErrIncomplete)
+			return nil, rd.truncated(l.rec, d.pos)
 		}
 		switch d.data[d.pos] {
 		case ']':
@@ -303,8 +324,10 @@ func (rd *Reader) nextItem() (*Event, error) {
 	start := d.pos
 	if err := d.skip(); err != nil {
 		l.active = false
-		var de *decodeError
-		errors.As(err, &de)
+		de := err.(*decodeError)
+		if de.incomplete {
+			return nil, rd.truncated(l.rec, start)
+		}
 		return nil, rd.errAt(l.rec, de.off, de.err)
 	}
 	l.pos = d.pos
@@ -319,8 +342,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 		err = &decodeError{off: 0, err: ErrNotEvent}
 	}
 	if err != nil {
-		var de *decodeError
-		errors.As(err, &de)
+		de := err.(*decodeError)
 		return nil, rd.errAt(itemRec, de.off, de.err)
 	}
 	rd.ev.timestampsFromLegacy()
@@ -382,10 +404,14 @@ func (rd *Reader) nextRecord() (record, error) {
 		}
 		end, nl, err := rd.lineEnd(0)
 		if err == errFull {
-			rd.skipping = true
 			perr := &ParseError{File: rd.cfg.name, Line: rd.line + 1, Column: 1, Offset: rd.base + int64(rd.r),
-				Err: fmt.Errorf("%w: more than %d bytes without a newline; skipped", ErrLineTooLong, rd.cfg.maxLineSize), Compressed: rd.compressed}
-			rd.r = rd.w
+				Err: fmt.Errorf("%w: more than %d bytes; skipped", ErrLineTooLong, rd.cfg.maxLineSize), Compressed: rd.compressed}
+			if nl {
+				rd.consume(end, nl)
+			} else {
+				rd.skipping = true
+				rd.r = rd.w
+			}
 			return record{}, perr
 		}
 		if !nl && end == 0 {
@@ -417,58 +443,33 @@ func (rd *Reader) nextRecord() (record, error) {
 	}
 }
 
-// incompleteRecord handles a line that ends inside a JSON value: the last line
-// of a file still being written, a pretty-printed document, or an event cut short.
-func (rd *Reader) incompleteRecord(rec record) (*Event, error) {
-	if !rec.nl {
-		if rd.readErr != nil {
-			// The stream broke inside this event: one error, at its start.
-			err := rd.readErr
-			rd.readErr = nil
-			return nil, rd.fatal(rec.line, rec.off, fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed)))
-		}
-		return nil, rd.errAt(rec, 0, fmt.Errorf("%w (the file may still be being written)", ErrTruncated))
-	}
-	// Rewind (no read happened since the line was framed) and join the next lines.
-	rd.r, rd.line = rd.lastStart, rd.lastLine
-	joined, err := rd.continueRecord(len(rec.data))
-	if err != nil {
-		return nil, err
-	}
-	return rd.decodeRecord(joined)
-}
-
 // continueRecord extends a record whose first line (of length firstEnd) leaves a
 // JSON value open with the lines that follow, until the value closes.
 func (rd *Reader) continueRecord(firstEnd int) (record, error) {
 	var ds depthScanner
-	ds.feed(rd.buf[rd.r : rd.r+firstEnd])
+	firstLine := rd.buf[rd.r : rd.r+firstEnd]
+	ds.feed(firstLine)
+	inArray := firstLine[firstNonBlank(firstLine)] == '['
+
 	rel := firstEnd + 1
 	startLine, startOff := rd.line+1, rd.base+int64(rd.r)
 	for {
 		end, nl, err := rd.lineEnd(rel)
 		next := rd.buf[rd.r+rel : rd.r+end]
-		stop := err != nil || (!nl && end == rel) || (len(next) > 0 && (next[0] == '{' || next[0] == '['))
-		if stop {
+		// A line starting a new object ends an object record (the next event
+		// after one cut short); arrays list one object per line.
+		newDoc := len(next) > 0 && (next[0] == '[' || next[0] == '{' && !inArray)
+		if err != nil || newDoc {
 			// Not a multi-line document: the first line alone is an event cut short.
 			first := record{data: rd.buf[rd.r : rd.r+firstEnd], off: startOff, line: startLine}
-			perr := rd.errAt(first, 0, ErrIncomplete)
-			if err == nil && !nl && end == rel && rd.readErr == nil {
-				perr.Err = fmt.Errorf("%w (the file may still be being written)", ErrTruncated)
-			}
 			rd.consume(firstEnd, true)
-			return record{}, perr
+			return record{}, rd.errAt(first, 0, ErrIncomplete)
 		}
-		if ds.feed(next) {
+		if ds.feed(next) || !nl {
+			// Closed, or the input ended: the decoder says which.
 			rec := record{data: rd.buf[rd.r : rd.r+end], off: startOff, line: startLine}
 			rd.consume(end, nl)
 			return rec, nil
-		}
-		if !nl {
-			first := record{data: rd.buf[rd.r : rd.r+end], off: startOff, line: startLine}
-			perr := rd.errAt(first, 0, fmt.Errorf("%w (the file may still be being written)", ErrTruncated))
-			rd.consume(end, nl)
-			return record{}, perr
 		}
 		rel = end + 1
 	}
@@ -515,6 +516,9 @@ func (rd *Reader) lineEnd(rel int) (end int, nl bool, err error) {
 	searched := rel
 	for {
 		if i := bytes.IndexByte(rd.buf[rd.r+searched:rd.w], '\n'); i >= 0 {
+			if searched+i > rd.cfg.maxLineSize {
+				return searched + i, true, errFull
+			}
 			return searched + i, true, nil
 		}
 		searched = rd.w - rd.r

@@ -15,17 +15,6 @@ import (
 	"github.com/auditq/auditq/bench/fixture"
 )
 
-// The fixture set in testdata/rotated: four gzipped backups and the active log,
-// rotated at 1 MB as --audit-log-maxsize=1 --audit-log-compress does.
-var Rotated = struct {
-	Dir, Name string
-	MaxSizeMB int
-	Config    fixture.Config
-}{
-	Dir: "testdata/rotated", Name: "kube-apiserver-audit.log", MaxSizeMB: 1,
-	Config: fixture.Config{Seed: 20261123, Requests: 2600},
-}
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -37,16 +26,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "fixtures":
-		if err := os.RemoveAll(Rotated.Dir); err != nil {
+		dir := filepath.Join("testdata", fixture.Testdata.Dir)
+		if err := os.RemoveAll(dir); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
-		l, err := fixture.WriteRotated(Rotated.Dir, Rotated.Name, Rotated.MaxSizeMB, true, Rotated.Config)
+		l, err := fixture.Testdata.Write(dir)
 		if err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: %d events of %d requests, %d rotations\n", Rotated.Dir, len(l.Events), l.Requests, len(l.Rotations))
+		fmt.Fprintf(stdout, "%s: %d events of %d requests, %d rotations\n", dir, len(l.Events), l.Requests, len(l.Rotations))
 		return 0
 	case "gen":
 		fs := flag.NewFlagSet("gen", flag.ContinueOnError)

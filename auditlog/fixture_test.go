@@ -1,0 +1,152 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/auditq/auditq/bench/fixture"
+)
+
+var testdataRotated = filepath.Join("..", "testdata", fixture.Testdata.Dir)
+
+// regenerated writes the testdata set again, once per test binary.
+var regenerated = sync.OnceValues(func() (struct {
+	dir    string
+	ledger *fixture.Ledger
+}, error) {
+	dir, err := os.MkdirTemp("", "auditq-fixture-")
+	var out struct {
+		dir    string
+		ledger *fixture.Ledger
+	}
+	if err != nil {
+		return out, err
+	}
+	l, err := fixture.Testdata.Write(dir)
+	out.dir, out.ledger = dir, l
+	return out, err
+})
+
+// TestFixtureIsGeneratorOutput proves testdata/rotated is exactly what the
+// generator writes (through kube-apiserver's audit code and lumberjack).
+func TestFixtureIsGeneratorOutput(t *testing.T) {
+	gen, err := regenerated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Glob(filepath.Join(gen.dir, "*"))
+	got, _ := filepath.Glob(filepath.Join(testdataRotated, "*"))
+	base := func(ps []string) (out []string) {
+		for _, p := range ps {
+			out = append(out, filepath.Base(p))
+		}
+		return out
+	}
+	if diff := cmp.Diff(base(want), base(got)); diff != "" {
+		t.Fatalf("testdata/rotated files differ from the generator's (-want +got); run `go run ./bench fixtures`:\n%s", diff)
+	}
+	for _, w := range want {
+		a, _ := os.ReadFile(w)
+		b, _ := os.ReadFile(filepath.Join(testdataRotated, filepath.Base(w)))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs from the generator's output; run `go run ./bench fixtures`", filepath.Base(w))
+		}
+	}
+	if len(want) < 4 || !slices.ContainsFunc(want, func(p string) bool { return strings.HasSuffix(p, ".log.gz") }) {
+		t.Errorf("fixture set should have several gzipped backups, has %v", base(want))
+	}
+}
+
+// TestRotatedSetInOrder reads the set from its active log and checks every event
+// against the generator's record: none lost, none duplicated, in write order.
+func TestRotatedSetInOrder(t *testing.T) {
+	gen, err := regenerated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		ID, Stage string
+		Time      time.Time
+	}
+	var want []rec
+	for _, w := range gen.ledger.Events {
+		want = append(want, rec{w.AuditID, w.Stage, w.Time})
+	}
+	for _, input := range [][]string{
+		{filepath.Join(testdataRotated, fixture.Testdata.Name)}, // active log: backups found
+		{testdataRotated}, // the directory
+		append(mustGlob(t, filepath.Join(testdataRotated, "*.gz")), filepath.Join(testdataRotated, fixture.Testdata.Name)), // explicit list, with the active log's backups found again
+	} {
+		var got []rec
+		var lastFile string
+		files := 0
+		for ev, err := range ReadFiles(context.Background(), input) {
+			if err != nil {
+				t.Fatalf("%v: %v", input, err)
+			}
+			if ev.Pos().File != lastFile {
+				files++
+				lastFile = ev.Pos().File
+			}
+			got = append(got, rec{string(ev.AuditID()), string(ev.Stage()), ev.StageTimestamp()})
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: events differ from the generator's record (-want +got):\n%s", input, diff)
+		}
+		if files != len(gen.ledger.Rotations)+1 {
+			t.Errorf("%v: read %d files, want %d backups and the active log", input, files, len(gen.ledger.Rotations))
+		}
+		if len(got) != 4282 {
+			t.Errorf("%v: %d events", input, len(got))
+		}
+	}
+	// Backup names carry the rotation times, oldest first.
+	files, _ := Expand([]string{filepath.Join(testdataRotated, fixture.Testdata.Name)})
+	for i, rt := range gen.ledger.Rotations {
+		if want := rt.UTC().Format(backupTimeFormat); !strings.Contains(files[i], want) {
+			t.Errorf("backup %d is %s, want time %s", i, files[i], want)
+		}
+	}
+}
+
+// TestDifferentialFixture compares every fixture event with encoding/json.
+func TestDifferentialFixture(t *testing.T) {
+	files, errs := Expand([]string{testdataRotated})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	n := 0
+	for _, f := range files {
+		data := readMaybeGzip(t, f)
+		want, bad := oracleEvents(t, data)
+		got, perrs := readAllV1(t, f, bytes.NewReader(data))
+		if bad != 0 || len(perrs) != 0 {
+			t.Fatalf("%s: %d lines rejected by encoding/json, errors %v", f, bad, perrs)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s: events differ (-want +got):\n%s", f, diff)
+		}
+		n += len(got)
+	}
+	if n != 4282 {
+		t.Errorf("compared %d events, want 4282", n)
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("glob %s: %v %v", pattern, m, err)
+	}
+	return m
+}
