@@ -1,0 +1,167 @@
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// layout creates files (name -> content) in a new directory.
+func layout(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func rel(dir string, paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		r, _ := filepath.Rel(dir, p)
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestExpand(t *testing.T) {
+	dir := layout(t, map[string]string{
+		// Node A: lumberjack names, one backup not yet compressed, times out of name order.
+		"kube-apiserver-audit.log":                             ev("a5"),
+		"kube-apiserver-audit-2026-11-20T08-00-09.161.log.gz":  "",
+		"kube-apiserver-audit-2026-11-19T23-59-59.999.log.gz":  "",
+		"kube-apiserver-audit-2026-11-20T10-30-00.000.log":     "",
+		"kube-apiserver-audit-2026-11-20T08-00-09.162.log.zst": "",
+		// Not backups of it.
+		"kube-apiserver-audit-2026-11-20.log":         "",
+		"kube-apiserver-audit-old.log.gz":             "",
+		"other-2026-11-20T08-00-09.161.log.gz":        "",
+		"audit-policy.yaml":                           "",
+		"README.md":                                   "",
+		"client-ledger.jsonl.gz":                      "",
+		"sub/kube-apiserver-audit.log":                "",
+		"audit.json":                                  "",
+		"audit-2021-03-09T00-12-19.834.log":           "",
+		"openshift/audit.log":                         "",
+		"openshift/audit-2021-03-09T00-12-19.834.log": "",
+	})
+	active := filepath.Join(dir, "kube-apiserver-audit.log")
+	wantA := []string{
+		"kube-apiserver-audit-2026-11-19T23-59-59.999.log.gz",
+		"kube-apiserver-audit-2026-11-20T08-00-09.161.log.gz",
+		"kube-apiserver-audit-2026-11-20T08-00-09.162.log.zst",
+		"kube-apiserver-audit-2026-11-20T10-30-00.000.log",
+		"kube-apiserver-audit.log",
+	}
+	tests := []struct {
+		name  string
+		paths []string
+		want  []string
+	}{
+		{"active log finds its backups oldest first", []string{active}, wantA},
+		{"a backup is only itself", []string{filepath.Join(dir, wantA[1])}, wantA[1:2]},
+		{"backups listed before the active log are read once", []string{filepath.Join(dir, wantA[1]), active}, append(wantA[1:2], wantA[0], wantA[2], wantA[3], wantA[4])},
+		{"same file twice through different paths", []string{active, filepath.Join(dir, ".", "kube-apiserver-audit.log")}, wantA},
+		{"directory: rotation sets by name, other files only if named like audit logs", []string{dir}, append(append([]string{
+			"audit.json",
+			"audit-2021-03-09T00-12-19.834.log", // the set of audit.log, which is gone
+			"kube-apiserver-audit-2026-11-20.log",
+			"kube-apiserver-audit-old.log.gz",
+		}, wantA...), "other-2026-11-20T08-00-09.161.log.gz")},
+		{"two nodes' directories, one after the other", []string{filepath.Join(dir, "openshift"), filepath.Join(dir, "sub")}, []string{
+			"openshift/audit-2021-03-09T00-12-19.834.log", "openshift/audit.log", "sub/kube-apiserver-audit.log",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, errs := Expand(tt.paths)
+			if len(errs) != 0 {
+				t.Fatal(errs)
+			}
+			if diff := cmp.Diff(tt.want, rel(dir, got)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestExpandErrors(t *testing.T) {
+	dir := layout(t, map[string]string{"audit.log": ev("a") + "\n"})
+	loop := filepath.Join(dir, "loop.log")
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	missing := filepath.Join(dir, "missing.log")
+	got, errs := Expand([]string{missing, loop, filepath.Join(dir, "audit.log")})
+	if diff := cmp.Diff([]string{"audit.log"}, rel(dir, got)); diff != "" {
+		t.Errorf("readable files still expanded (-want +got):\n%s", diff)
+	}
+	if len(errs) != 2 || !errors.Is(errs[0], fs.ErrNotExist) || !strings.Contains(errs[1].Error(), "loop.log") {
+		t.Errorf("want not-exist and symlink-loop errors, got %v", errs)
+	}
+
+	// ReadFiles reports them with the path and still reads the good file.
+	var ids []string
+	var perrs []*ParseError
+	for ev, err := range ReadFiles(context.Background(), []string{missing, loop, filepath.Join(dir, "audit.log")}) {
+		if err != nil {
+			perrs = append(perrs, err.(*ParseError))
+			continue
+		}
+		ids = append(ids, string(ev.AuditID()))
+	}
+	if len(ids) != 1 || len(perrs) != 2 || perrs[0].File != missing || perrs[1].File != loop || !perrs[0].Fatal {
+		t.Errorf("ids %v, errors %v", ids, perrs)
+	}
+}
+
+func TestReadFilesUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads files whatever their mode")
+	}
+	dir := layout(t, map[string]string{"audit.log": ev("a") + "\n"})
+	p := filepath.Join(dir, "audit.log")
+	os.Chmod(p, 0)
+	for _, err := range ReadFiles(context.Background(), []string{p}) {
+		if err == nil || !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("want a permission error, got %v", err)
+		}
+	}
+}
+
+func TestReadFilesCancel(t *testing.T) {
+	var lines strings.Builder
+	for range 3000 {
+		lines.WriteString(ev("x") + "\n")
+	}
+	dir := layout(t, map[string]string{"a-audit.log": lines.String(), "b-audit.log": lines.String()})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	var last error
+	for ev, err := range ReadFiles(ctx, []string{dir}) {
+		if err != nil {
+			last = err
+			continue
+		}
+		_ = ev
+		if n++; n == 1000 {
+			cancel()
+		}
+	}
+	if !errors.Is(last, context.Canceled) || n >= 6000 || n < 1000 {
+		t.Errorf("read %d events after cancelling at 1000, last error %v", n, last)
+	}
+}
