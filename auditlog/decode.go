@@ -313,13 +313,74 @@ func (d *decoder) responseStatus() error {
 				return nil
 			}
 			s.detailsNull = false
-			return d.typedRaw(&s.details, "responseStatus.details", checkStatusDetails)
+			start := d.pos
+			if err := d.statusDetails(); err != nil {
+				return err
+			}
+			s.details = d.data[start:d.pos:d.pos]
+			return nil
 		default:
 			return d.skip()
 		}
 	})
 	s.Raw = d.data[start:d.pos:d.pos]
 	return err
+}
+
+// statusDetails type-checks a metav1.StatusDetails as encoding/json would,
+// without keeping it: ToV1 decodes the raw bytes when asked.
+func (d *decoder) statusDetails() error {
+	if !d.isObject() {
+		return d.typeMismatch("responseStatus.details", "object")
+	}
+	var ignored []byte
+	var n int32
+	return d.object(func(key []byte) error {
+		switch string(key) {
+		case "name":
+			return d.str(&ignored, "responseStatus.details.name")
+		case "group":
+			return d.str(&ignored, "responseStatus.details.group")
+		case "kind":
+			return d.str(&ignored, "responseStatus.details.kind")
+		case "uid":
+			return d.str(&ignored, "responseStatus.details.uid")
+		case "retryAfterSeconds":
+			return d.int32(&n, "responseStatus.details.retryAfterSeconds")
+		case "causes":
+			if d.null() {
+				return nil
+			}
+			if d.pos < len(d.data) && d.data[d.pos] != '[' {
+				return d.typeMismatch("responseStatus.details.causes", "array")
+			}
+			return d.array(d.statusCause)
+		default:
+			return d.skip()
+		}
+	})
+}
+
+func (d *decoder) statusCause() error {
+	if d.null() {
+		return nil
+	}
+	if !d.isObject() {
+		return d.typeMismatch("responseStatus.details.causes[]", "object")
+	}
+	var ignored []byte
+	return d.object(func(key []byte) error {
+		switch string(key) {
+		case "reason":
+			return d.str(&ignored, "responseStatus.details.causes[].reason")
+		case "message":
+			return d.str(&ignored, "responseStatus.details.causes[].message")
+		case "field":
+			return d.str(&ignored, "responseStatus.details.causes[].field")
+		default:
+			return d.skip()
+		}
+	})
 }
 
 func (d *decoder) annotations() error {
@@ -498,8 +559,7 @@ func (d *decoder) typedRaw(dst *[]byte, field string, check func([]byte) error) 
 	return nil
 }
 
-func checkListMeta(b []byte) error      { return json.Unmarshal(b, new(metav1.ListMeta)) }
-func checkStatusDetails(b []byte) error { return json.Unmarshal(b, new(metav1.StatusDetails)) }
+func checkListMeta(b []byte) error { return json.Unmarshal(b, new(metav1.ListMeta)) }
 func checkAuthnMetadata(b []byte) error {
 	return json.Unmarshal(b, new(auditv1.AuthenticationMetadata))
 }
@@ -660,6 +720,9 @@ func (d *decoder) nameField(mapField string, key []byte) {
 }
 
 func (d *decoder) ws() {
+	if d.pos < len(d.data) && d.data[d.pos] > ' ' {
+		return // compact JSON: the common case
+	}
 	for d.pos < len(d.data) {
 		switch d.data[d.pos] {
 		case ' ', '\t', '\n', '\r':

@@ -149,6 +149,7 @@ func TestReadFilesCancel(t *testing.T) {
 	}
 	dir := layout(t, map[string]string{"a-audit.log": lines.String(), "b-audit.log": lines.String()})
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	n := 0
 	var last error
 	for ev, err := range ReadFiles(ctx, []string{dir}) {

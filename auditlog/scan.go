@@ -1,20 +1,37 @@
 package auditlog
 
 import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// plainStringByte marks the bytes a string scan can pass over without a second
-// look: printable ASCII other than '"' and '\\'.
+// plainStringByte marks the bytes a string scan passes over: all but '"', '\\'
+// and control bytes. Bytes >= 0x80 are plain here and noted separately.
 var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
+	for c := 0x20; c < 0x100; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
 }()
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// specialBytes sets the high bit of the bytes of x (little endian) that are '"',
+// '\\' or control bytes. It may also set it above such a byte (borrows), never in
+// a word without one.
+func specialBytes(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return ((q-lsb)&^q | (b-lsb)&^b | (x-lsb*0x20)&^x) & msb
+}
 
 // stringValue scans the string at d.pos and returns its decoded value: a view of
 // the input when the string has no escapes and valid UTF-8, otherwise a copy
@@ -40,19 +57,26 @@ func (d *decoder) stringValue() ([]byte, error) {
 func (d *decoder) scanString() (end int, escaped, nonASCII bool, err error) {
 	data := d.data
 	i := d.pos + 1
+	var high uint64 // OR of the bytes passed over, for bytes >= 0x80
 	for {
-		// Eight bytes at a time while none of them needs a look (no '"', '\\',
-		// control byte or byte >= 0x80).
+		// Eight bytes at a time; the lowest flagged byte is the first special one
+		// (borrows only flag bytes above a special byte).
 		for i+8 <= len(data) {
-			if !plainStringByte[data[i]] || !plainStringByte[data[i+1]] || !plainStringByte[data[i+2]] || !plainStringByte[data[i+3]] ||
-				!plainStringByte[data[i+4]] || !plainStringByte[data[i+5]] || !plainStringByte[data[i+6]] || !plainStringByte[data[i+7]] {
-				break
+			x := binary.LittleEndian.Uint64(data[i:])
+			if m := specialBytes(x); m != 0 {
+				n := bits.TrailingZeros64(m) >> 3
+				high |= x & (1<<(n*8) - 1)
+				i += n
+				goto special
 			}
+			high |= x
 			i += 8
 		}
 		for i < len(data) && plainStringByte[data[i]] {
+			high |= uint64(data[i])
 			i++
 		}
+	special:
 		if i >= len(data) {
 			d.pos = i
 			return 0, false, false, d.incomplete()
@@ -60,7 +84,7 @@ func (d *decoder) scanString() (end int, escaped, nonASCII bool, err error) {
 		switch c := data[i]; {
 		case c == '"':
 			d.pos = i + 1
-			return i, escaped, nonASCII, nil
+			return i, escaped, high&msb != 0, nil
 		case c == '\\':
 			escaped = true
 			i++
@@ -88,12 +112,9 @@ func (d *decoder) scanString() (end int, escaped, nonASCII bool, err error) {
 				d.pos = i
 				return 0, false, false, d.syntax("invalid character " + quoteChar(data[i]) + " in string escape code")
 			}
-		case c < 0x20:
+		default: // c < 0x20
 			d.pos = i
 			return 0, false, false, d.syntax("invalid character " + quoteChar(c) + " in string literal")
-		default:
-			nonASCII = true
-			i++
 		}
 	}
 }
@@ -105,6 +126,31 @@ func isHex(c byte) bool {
 // unquoteAppend appends the decoded form of the validated string body s, with
 // encoding/json's rules: invalid UTF-8 and unpaired surrogates become U+FFFD.
 func unquoteAppend(dst, s []byte) []byte {
+	if utf8.Valid(s) {
+		// Only escapes to rewrite: copy the runs between them.
+		for {
+			j := bytes.IndexByte(s, '\\')
+			if j < 0 {
+				return append(dst, s...)
+			}
+			dst = append(dst, s[:j]...)
+			s = s[j:]
+			n := 2
+			if s[1] == 'u' {
+				n = 6
+				if rr := getu4(s); utf16.IsSurrogate(rr) && len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+					n = 12 // a candidate pair: decodeEscapes decides whether it is one
+				}
+			}
+			dst = decodeEscapes(dst, s[:n])
+			s = s[n:]
+		}
+	}
+	return decodeEscapes(dst, s)
+}
+
+// decodeEscapes is the general case of unquoteAppend, byte by byte.
+func decodeEscapes(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
 		c := s[r]
 		switch {

@@ -1,0 +1,115 @@
+package auditlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// benchInput is the decompressed fixture set (about 5 MB, 4282 events from the
+// real writer), repeated to at least 32 MB so that a run is not dominated by
+// buffer setup.
+func benchInput(b *testing.B) (plain []byte, events int) {
+	b.Helper()
+	files, errs := Expand([]string{filepath.Join(testdataRotated, "kube-apiserver-audit.log")})
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	var one []byte
+	for _, f := range files {
+		one = append(one, readMaybeGzip(b, f)...)
+	}
+	n := bytes.Count(one, []byte("\n"))
+	for len(plain) < 32<<20 {
+		plain = append(plain, one...)
+		events += n
+	}
+	return plain, events
+}
+
+func benchRead(b *testing.B, input []byte, plainSize int64, events int) {
+	b.SetBytes(plainSize) // MB/s of decompressed log, comparable across codecs
+	b.ReportAllocs()
+	rd, err := NewReader(bytes.NewReader(input))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
+	for b.Loop() {
+		rd.Reset(bytes.NewReader(input))
+		n := 0
+		for {
+			_, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != events {
+			b.Fatalf("read %d events, want %d", n, events)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
+}
+
+func BenchmarkReaderPlain(b *testing.B) {
+	plain, events := benchInput(b)
+	benchRead(b, plain, int64(len(plain)), events)
+}
+
+func BenchmarkReaderGzip(b *testing.B) {
+	plain, events := benchInput(b)
+	benchRead(b, gz(string(plain)), int64(len(plain)), events)
+}
+
+func BenchmarkReaderZstd(b *testing.B) {
+	plain, events := benchInput(b)
+	enc, _ := zstd.NewWriter(nil)
+	benchRead(b, enc.EncodeAll(plain, nil), int64(len(plain)), events)
+}
+
+// BenchmarkEncodingJSON is the baseline: encoding/json into auditv1.Event, line
+// by line, on the same input.
+func BenchmarkEncodingJSON(b *testing.B) {
+	plain, events := benchInput(b)
+	lines := bytes.Split(bytes.TrimSuffix(plain, []byte("\n")), []byte("\n"))
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, l := range lines {
+			var ev auditv1.Event
+			if err := json.Unmarshal(l, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
+}
+
+// BenchmarkToV1 is the cost of the full upstream type on top of reading.
+func BenchmarkToV1(b *testing.B) {
+	plain, events := benchInput(b)
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	rd, _ := NewReader(bytes.NewReader(plain))
+	for b.Loop() {
+		rd.Reset(bytes.NewReader(plain))
+		for ev, err := range rd.All() {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ev.ToV1(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
+}
