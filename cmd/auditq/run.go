@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/auditq/auditq/auditlog"
@@ -125,6 +126,12 @@ func cat(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if err := out.Flush(); err != nil && p.writeErr == nil {
+		p.writeErr = err
+		if errors.Is(err, syscall.EPIPE) {
+			p.writeErr = errBrokenPipe
+		}
+	}
 	if p.writeErr != nil {
 		if errors.Is(p.writeErr, errBrokenPipe) {
 			return exitOK
@@ -175,7 +182,7 @@ func (p *printer) handle(ev *auditlog.Event, err error) bool {
 	p.out.Write(raw)
 	if err := p.out.WriteByte('\n'); err != nil {
 		p.writeErr = err
-		if strings.Contains(err.Error(), "broken pipe") {
+		if errors.Is(err, syscall.EPIPE) {
 			p.writeErr = errBrokenPipe
 		}
 		return false
