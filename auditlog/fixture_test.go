@@ -31,10 +31,21 @@ var regenerated = sync.OnceValues(func() (struct {
 	if err != nil {
 		return out, err
 	}
+	regeneratedDir = dir
 	l, err := fixture.Testdata.Write(dir)
 	out.dir, out.ledger = dir, l
 	return out, err
 })
+
+var regeneratedDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if regeneratedDir != "" {
+		os.RemoveAll(regeneratedDir)
+	}
+	os.Exit(code)
+}
 
 // TestFixtureIsGeneratorOutput proves testdata/rotated is exactly what the
 // generator writes (through kube-apiserver's audit code and lumberjack).
