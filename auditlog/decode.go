@@ -565,103 +565,94 @@ func checkAuthnMetadata(b []byte) error {
 }
 
 // object iterates over the members of an object at d.pos, calling fn with d.pos at
-// each value. The key passed to fn is valid until the decoder's next string.
+// each value. The key passed to fn is valid as long as the event's views.
 func (d *decoder) object(fn func(key []byte) error) error {
-	if d.depth++; d.depth > maxDepth {
-		return d.syntax("exceeded max depth")
-	}
-	d.pos++ // '{'
-	d.ws()
-	if d.pos >= len(d.data) {
-		return d.incomplete()
-	}
-	if d.data[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return nil
+	if empty, err := d.open('}'); empty || err != nil {
+		return err
 	}
 	for {
-		if d.data[d.pos] != '"' {
-			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " looking for beginning of object key string")
-		}
-		key, err := d.stringValue()
+		start, end, escaped, nonASCII, err := d.objectKey()
 		if err != nil {
 			return err
 		}
-		d.ws()
-		if d.pos >= len(d.data) {
-			return d.incomplete()
-		}
-		if d.data[d.pos] != ':' {
-			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key")
-		}
-		d.pos++
-		d.ws()
-		if d.pos >= len(d.data) {
-			return d.incomplete()
-		}
-		if err := fn(key); err != nil {
+		if err := fn(d.stringAt(start, end, escaped, nonASCII)); err != nil {
 			return err
 		}
-		d.ws()
-		if d.pos >= len(d.data) {
-			return d.incomplete()
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.ws()
-			if d.pos >= len(d.data) {
-				return d.incomplete()
-			}
-		case '}':
-			d.pos++
-			d.depth--
-			return nil
-		default:
-			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key:value pair")
+		if done, err := d.afterMember('}', "object key:value pair"); done || err != nil {
+			return err
 		}
 	}
 }
 
 // array iterates over the elements of an array at d.pos.
 func (d *decoder) array(fn func() error) error {
-	if d.depth++; d.depth > maxDepth {
-		return d.syntax("exceeded max depth")
-	}
-	d.pos++ // '['
-	d.ws()
-	if d.pos >= len(d.data) {
-		return d.incomplete()
-	}
-	if d.data[d.pos] == ']' {
-		d.pos++
-		d.depth--
-		return nil
+	if empty, err := d.open(']'); empty || err != nil {
+		return err
 	}
 	for {
 		if err := fn(); err != nil {
 			return err
 		}
-		d.ws()
-		if d.pos >= len(d.data) {
-			return d.incomplete()
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.ws()
-			if d.pos >= len(d.data) {
-				return d.incomplete()
-			}
-		case ']':
-			d.pos++
-			d.depth--
-			return nil
-		default:
-			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after array element")
+		if done, err := d.afterMember(']', "array element"); done || err != nil {
+			return err
 		}
 	}
+}
+
+// open enters the container at d.pos and reports whether it is empty (and
+// already closed).
+func (d *decoder) open(closer byte) (empty bool, err error) {
+	if d.depth++; d.depth > maxDepth {
+		return false, d.syntax("exceeded max depth")
+	}
+	d.pos++
+	d.ws()
+	if d.pos >= len(d.data) {
+		return false, d.incomplete()
+	}
+	if d.data[d.pos] == closer {
+		d.pos++
+		d.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// afterMember moves past the ',' after a member, or past the closer, which it
+// reports as done. Compact JSON takes the inlined fast path.
+func (d *decoder) afterMember(closer byte, member string) (done bool, err error) {
+	if d.pos+1 < len(d.data) {
+		if c := d.data[d.pos]; c == closer {
+			d.pos++
+			d.depth--
+			return true, nil
+		} else if c == ',' && d.data[d.pos+1] > ' ' {
+			d.pos++
+			return false, nil
+		}
+	}
+	return d.afterMemberSlow(closer, member)
+}
+
+func (d *decoder) afterMemberSlow(closer byte, member string) (done bool, err error) {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return false, d.incomplete()
+	}
+	switch d.data[d.pos] {
+	case ',':
+		d.pos++
+		d.ws()
+		if d.pos >= len(d.data) {
+			return false, d.incomplete()
+		}
+		return false, nil
+	case closer:
+		d.pos++
+		d.depth--
+		return true, nil
+	}
+	return false, d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after " + member)
 }
 
 func (d *decoder) isObject() bool { return d.pos < len(d.data) && d.data[d.pos] == '{' }

@@ -180,19 +180,7 @@ func TestDifferentialKubeAPIServer(t *testing.T) {
 	if len(files) != 11 || !strings.HasSuffix(files[10], "kube-apiserver-audit.log") {
 		t.Fatalf("Expand gave %d files %v; want 10 backups then the active log", len(files), files)
 	}
-	var all []*auditv1.Event
-	for _, f := range files {
-		data := readMaybeGzip(t, f)
-		want, bad := oracleEvents(t, data)
-		got, perrs := readAllV1(t, f, bytes.NewReader(data))
-		if bad != 0 || len(perrs) != 0 {
-			t.Fatalf("%s: %d lines rejected by encoding/json, errors %v", f, bad, perrs)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("%s: events differ (-want +got):\n%s", f, diff)
-		}
-		all = append(all, got...)
-	}
+	all := compareFiles(t, files)
 	// Facts stated in ../shared/kube-apiserver/README.md.
 	ids := map[string]bool{}
 	stages := map[string]int{}
@@ -218,6 +206,25 @@ func TestDifferentialKubeAPIServer(t *testing.T) {
 	if n != len(all) {
 		t.Errorf("directory read gave %d events, want %d", n, len(all))
 	}
+}
+
+// compareFiles requires every event of well-formed files to equal encoding/json's
+// decoding and returns them in order.
+func compareFiles(t *testing.T, files []string) (all []*auditv1.Event) {
+	t.Helper()
+	for _, f := range files {
+		data := readMaybeGzip(t, f)
+		want, bad := oracleEvents(t, data)
+		got, perrs := readAllV1(t, f, bytes.NewReader(data))
+		if bad != 0 || len(perrs) != 0 {
+			t.Fatalf("%s: %d lines rejected by encoding/json, errors %v", f, bad, perrs)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s: events differ (-want +got):\n%s", f, diff)
+		}
+		all = append(all, got...)
+	}
+	return all
 }
 
 func readMaybeGzip(t testing.TB, path string) []byte {

@@ -135,20 +135,7 @@ func TestDifferentialFixture(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	n := 0
-	for _, f := range files {
-		data := readMaybeGzip(t, f)
-		want, bad := oracleEvents(t, data)
-		got, perrs := readAllV1(t, f, bytes.NewReader(data))
-		if bad != 0 || len(perrs) != 0 {
-			t.Fatalf("%s: %d lines rejected by encoding/json, errors %v", f, bad, perrs)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("%s: events differ (-want +got):\n%s", f, diff)
-		}
-		n += len(got)
-	}
-	if n != 4282 {
+	if n := len(compareFiles(t, files)); n != 4282 {
 		t.Errorf("compared %d events, want 4282", n)
 	}
 }

@@ -42,14 +42,19 @@ func (d *decoder) stringValue() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.stringAt(start, end, escaped, nonASCII), nil
+}
+
+// stringAt returns the decoded value of the scanned string body d.data[start:end].
+func (d *decoder) stringAt(start, end int, escaped, nonASCII bool) []byte {
 	s := d.data[start:end:end]
 	if !escaped && (!nonASCII || utf8.Valid(s)) {
-		return s, nil
+		return s
 	}
 	e := d.ev
 	from := len(e.scratch)
 	e.scratch = unquoteAppend(e.scratch, s)
-	return e.scratch[from:len(e.scratch):len(e.scratch)], nil
+	return e.scratch[from:len(e.scratch):len(e.scratch)]
 }
 
 // scanString validates the string at d.pos (which holds '"') and moves past it.
@@ -248,7 +253,7 @@ func (d *decoder) skip() error {
 				break
 			}
 			if c == '{' {
-				if err := d.objectKey(); err != nil {
+				if _, _, _, _, err := d.objectKey(); err != nil {
 					return err
 				}
 			}
@@ -294,7 +299,7 @@ func (d *decoder) skip() error {
 					if d.pos >= len(data) {
 						return d.incomplete()
 					}
-					if err := d.objectKey(); err != nil {
+					if _, _, _, _, err := d.objectKey(); err != nil {
 						return err
 					}
 				}
@@ -313,28 +318,33 @@ func (d *decoder) skip() error {
 	}
 }
 
-// objectKey validates `"key" :` and leaves d.pos at the value.
-func (d *decoder) objectKey() error {
+// objectKey validates `"key" :`, leaves d.pos at the value and returns the key
+// as scanString describes it (body d.data[start:end]).
+func (d *decoder) objectKey() (start, end int, escaped, nonASCII bool, err error) {
 	if d.data[d.pos] != '"' {
-		return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " looking for beginning of object key string")
+		return 0, 0, false, false, d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " looking for beginning of object key string")
 	}
-	if _, _, _, err := d.scanString(); err != nil {
-		return err
+	start = d.pos + 1
+	if end, escaped, nonASCII, err = d.scanString(); err != nil {
+		return 0, 0, false, false, err
 	}
 	d.ws()
 	if d.pos >= len(d.data) {
-		return d.incomplete()
+		return 0, 0, false, false, d.incomplete()
 	}
 	if d.data[d.pos] != ':' {
-		return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key")
+		return 0, 0, false, false, d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key")
 	}
 	d.pos++
 	d.ws()
-	return nil
+	if d.pos >= len(d.data) {
+		return 0, 0, false, false, d.incomplete()
+	}
+	return start, end, escaped, nonASCII, nil
 }
 
 // number validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *decoder) number() error {
+func (d *decoder) number() (err error) {
 	data := d.data
 	i := d.pos
 	if data[i] == '-' {
@@ -356,17 +366,8 @@ func (d *decoder) number() error {
 		return d.syntax("invalid character " + quoteChar(data[i]) + " in numeric literal")
 	}
 	if i < len(data) && data[i] == '.' {
-		i++
-		if i >= len(data) {
-			d.pos = i
-			return d.incomplete()
-		}
-		if data[i] < '0' || data[i] > '9' {
-			d.pos = i
-			return d.syntax("invalid character " + quoteChar(data[i]) + " after decimal point in numeric literal")
-		}
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
+		if i, err = d.digits(i+1, "after decimal point in numeric literal"); err != nil {
+			return err
 		}
 	}
 	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
@@ -374,20 +375,29 @@ func (d *decoder) number() error {
 		if i < len(data) && (data[i] == '+' || data[i] == '-') {
 			i++
 		}
-		if i >= len(data) {
-			d.pos = i
-			return d.incomplete()
-		}
-		if data[i] < '0' || data[i] > '9' {
-			d.pos = i
-			return d.syntax("invalid character " + quoteChar(data[i]) + " in exponent of numeric literal")
-		}
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
+		if i, err = d.digits(i, "in exponent of numeric literal"); err != nil {
+			return err
 		}
 	}
 	d.pos = i
 	return nil
+}
+
+// digits moves past a run of at least one digit starting at i.
+func (d *decoder) digits(i int, where string) (int, error) {
+	data := d.data
+	if i >= len(data) {
+		d.pos = i
+		return i, d.incomplete()
+	}
+	if data[i] < '0' || data[i] > '9' {
+		d.pos = i
+		return i, d.syntax("invalid character " + quoteChar(data[i]) + " " + where)
+	}
+	for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+		i++
+	}
+	return i, nil
 }
 
 func (d *decoder) literal(lit string) error {
