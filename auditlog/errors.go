@@ -42,10 +42,15 @@ type ParseError struct {
 	Fatal bool
 }
 
+// Error renders file:line:column: message (byte offset N), as compilers and jq
+// do; errors about a whole file (it cannot be opened) have no position.
 func (e *ParseError) Error() string {
 	name := e.File
 	if name == "" {
 		name = "<input>"
+	}
+	if e.Line == 0 && e.Offset == 0 {
+		return fmt.Sprintf("%s: %v", name, e.Err)
 	}
 	where := name
 	if e.Line > 0 {

@@ -119,7 +119,8 @@ func (t timestamp) time() time.Time {
 	return time.Unix(t.sec, int64(t.nsec)).UTC()
 }
 
-// Raw returns the event's JSON object exactly as written (a view).
+// Raw returns the event's JSON object exactly as written. Like every []byte
+// accessor, it returns a view valid until the next Next; Clone to keep it.
 func (e *Event) Raw() []byte { return e.raw }
 
 // Pos returns where the event starts in its input.

@@ -230,7 +230,7 @@ func ReadFiles(ctx context.Context, paths []string, opts ...Option) iter.Seq2[*E
 	return func(yield func(*Event, error) bool) {
 		files, errs := Expand(paths)
 		for _, err := range errs {
-			if !yield(nil, &ParseError{File: pathOf(err), Err: err, Fatal: true}) {
+			if !yield(nil, fileError(err)) {
 				return
 			}
 		}
@@ -257,7 +257,7 @@ func ReadFiles(ctx context.Context, paths []string, opts ...Option) iter.Seq2[*E
 func readFile(ctx context.Context, rd *Reader, path string, yield func(*Event, error) bool) bool {
 	f, err := os.Open(path)
 	if err != nil {
-		return yield(nil, &ParseError{File: path, Err: err, Fatal: true})
+		return yield(nil, fileError(err))
 	}
 	defer f.Close()
 	rd.cfg.name = path
@@ -282,11 +282,13 @@ func readFile(ctx context.Context, rd *Reader, path string, yield func(*Event, e
 	}
 }
 
-func pathOf(err error) string {
+// fileError reports a file that cannot be read, naming it once:
+// "x.log: permission denied" rather than "x.log: open x.log: permission denied".
+func fileError(err error) *ParseError {
 	if pe, ok := err.(*os.PathError); ok {
-		return pe.Path
+		return &ParseError{File: pe.Path, Err: pe.Err, Fatal: true}
 	}
-	return ""
+	return &ParseError{Err: err, Fatal: true}
 }
 
 type eofReader struct{}

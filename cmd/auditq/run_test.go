@@ -38,7 +38,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "missing file", args: []string{"cat", "testdata/nope.log"},
-			wantErr:    "auditq: testdata/nope.log: stat testdata/nope.log: no such file or directory (byte offset 0)\nauditq: 1 problem(s) in the input; 0 events printed\n",
+			wantErr:    "auditq: testdata/nope.log: no such file or directory\nauditq: 1 problem(s) in the input; 0 events printed\n",
 			wantStatus: 5,
 		},
 		{
