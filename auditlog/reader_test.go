@@ -456,3 +456,41 @@ func TestZeroAllocsPerEvent(t *testing.T) {
 		t.Errorf("%.1f allocations per event, want 0", allocs)
 	}
 }
+
+// TestLegacyTimestamps: upstream's v1beta1 conversion fills zero v1 timestamps
+// from timestamp and metadata.creationTimestamp; present v1 timestamps win.
+func TestLegacyTimestamps(t *testing.T) {
+	const format = "2006-01-02T15:04:05.000000Z07:00"
+	for _, tc := range []struct {
+		line, received, stage string
+	}{
+		{`{"apiVersion":"audit.k8s.io/v1beta1","metadata":{"creationTimestamp":"2017-09-11T19:55:06Z"},"timestamp":"2017-09-11T19:55:05Z"}`,
+			"2017-09-11T19:55:05.000000Z", "2017-09-11T19:55:06.000000Z"},
+		{`{"metadata":{"creationTimestamp":null},"timestamp":"2017-06-15T23:07:40.123Z"}`, // v1alpha1 webhook item
+			"2017-06-15T23:07:40.123000Z", "0001-01-01T00:00:00.000000Z"},
+		{`{"timestamp":"2017-09-11T19:55:05Z","requestReceivedTimestamp":"2020-01-01T00:00:00.000001Z","stageTimestamp":"2020-01-01T00:00:00.000002Z"}`,
+			"2020-01-01T00:00:00.000001Z", "2020-01-01T00:00:00.000002Z"},
+		{`{"timestamp":12,"metadata":{"creationTimestamp":"not a time"}}`, // ignored, as the v1 decoder ignores them
+			"0001-01-01T00:00:00.000000Z", "0001-01-01T00:00:00.000000Z"},
+	} {
+		rd, _ := NewReader(strings.NewReader(tc.line))
+		e, err := rd.Next()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.line, err)
+		}
+		if got := e.RequestReceivedTimestamp().Format(format); got != tc.received {
+			t.Errorf("%s: requestReceived %s, want %s", tc.line, got, tc.received)
+		}
+		if got := e.StageTimestamp().Format(format); got != tc.stage {
+			t.Errorf("%s: stage %s, want %s", tc.line, got, tc.stage)
+		}
+	}
+}
+
+func TestZstdConcatenatedFrames(t *testing.T) {
+	data := append(zst(ev("a")+"\n"), zst(ev("b")+"\n"+ev("c"))...)
+	ids, errs := readIDs(t, data)
+	if diff := cmp.Diff([]string{"a", "b", "c"}, ids); diff != "" || errs != nil {
+		t.Errorf("ids diff %s, errors %v", diff, errs)
+	}
+}
