@@ -45,13 +45,12 @@ type Event struct {
 	legacyTimestamp, legacyCreation timestamp
 
 	// reusable storage behind the views above
-	scratch    []byte
-	groupsBuf  [][]byte
-	ipsBuf     [][]byte
-	extraBuf   []Extra
-	valuesBuf  [][]byte
-	annotsBuf  []Annotation
-	isListItem bool
+	scratch   []byte
+	groupsBuf [][]byte
+	ipsBuf    [][]byte
+	extraBuf  []Extra
+	valuesBuf [][]byte
+	annotsBuf []Annotation
 }
 
 // Position locates an event or an error in its input. Line and Offset count the
@@ -231,12 +230,14 @@ func (e *Event) Annotation(key string) ([]byte, bool) {
 // Reader moves on.
 func (e *Event) Clone() *Event {
 	c := &Event{}
+	if e.raw == nil {
+		return c
+	}
 	raw := append([]byte(nil), e.raw...)
 	// The bytes were decoded once already; decoding the copy cannot fail.
 	if err := decodeEvent(c, raw); err != nil {
 		panic("auditlog: Clone: re-decoding a decoded event failed: " + err.Error())
 	}
 	c.pos = e.pos
-	c.isListItem = e.isListItem
 	return c
 }

@@ -73,6 +73,10 @@ type listState struct {
 	rec    record
 	pos    int // offset in rec.data of the next element or the closing ']'
 	first  bool
+	// at is the position of rec.data[atOff], so that positions of later items
+	// are found by counting lines from there, not from the record's start.
+	at    record
+	atOff int
 }
 
 // NewReader returns a Reader of the events in r. It reads the first bytes of r to
@@ -236,7 +240,7 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 	}
 	if d.itemsOff >= 0 && (err == nil || isSyntax(err)) && d.isList() {
 		// Items before a fault are still delivered; nextItem reports the fault.
-		rd.list = listState{active: true, rec: rec, pos: d.itemsOff + 1, first: true}
+		rd.list = listState{active: true, rec: rec, pos: d.itemsOff + 1, first: true, at: rec}
 		return nil, nil
 	}
 	if err != nil {
@@ -332,7 +336,8 @@ func (rd *Reader) nextItem() (*Event, error) {
 	}
 	l.pos = d.pos
 	item := l.rec.data[start:d.pos:d.pos]
-	itemRec := rd.subRecord(l.rec, start)
+	itemRec := rd.subRecord(l.at, start-l.atOff)
+	l.at, l.atOff = itemRec, start
 	itemRec.data = item
 
 	id := decoder{data: item, ev: &rd.ev, itemsOff: -1}

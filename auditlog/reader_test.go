@@ -494,3 +494,28 @@ func TestZstdConcatenatedFrames(t *testing.T) {
 		t.Errorf("ids diff %s, errors %v", diff, errs)
 	}
 }
+
+// TestLargePrettyEventList: items of a big pretty-printed EventList get their
+// own line numbers, and finding them does not rescan the document per item.
+func TestLargePrettyEventList(t *testing.T) {
+	var items []string
+	for i := range 20000 {
+		items = append(items, fmt.Sprintf(`{"auditID":"id-%d","stage":"ResponseComplete","verb":"get"}`, i))
+	}
+	doc := pretty(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + strings.Join(items, ",") + `]}`)
+	rd, _ := NewReader(strings.NewReader(doc + "\n"))
+	n := 0
+	for ev, err := range rd.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		// json.Indent: 5 header lines, then 5 lines per item.
+		if want := 6 + 5*n; ev.Pos().Line != want || string(ev.AuditID()) != fmt.Sprintf("id-%d", n) {
+			t.Fatalf("item %d: %s at line %d, want line %d", n, ev.AuditID(), ev.Pos().Line, want)
+		}
+		n++
+	}
+	if n != len(items) {
+		t.Errorf("%d items, want %d", n, len(items))
+	}
+}
