@@ -101,5 +101,5 @@ func ExampleReadFiles() {
 	}
 	fmt.Println(len(files), "files;", stages)
 	// Output:
-	// 6 files; map[RequestReceived:1575 ResponseComplete:2513 ResponseStarted:194]
+	// 6 files; map[RequestReceived:1607 ResponseComplete:2509 ResponseStarted:208]
 }

@@ -116,9 +116,6 @@ func TestRotatedSetInOrder(t *testing.T) {
 		if files != len(gen.ledger.Rotations)+1 {
 			t.Errorf("%v: read %d files, want %d backups and the active log", input, files, len(gen.ledger.Rotations))
 		}
-		if len(got) != 4282 {
-			t.Errorf("%v: %d events", input, len(got))
-		}
 	}
 	// Backup names carry the rotation times, oldest first.
 	files, _ := Expand([]string{filepath.Join(testdataRotated, fixture.Testdata.Name)})
@@ -135,8 +132,12 @@ func TestDifferentialFixture(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if n := len(compareFiles(t, files)); n != 4282 {
-		t.Errorf("compared %d events, want 4282", n)
+	gen, err := regenerated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(compareFiles(t, files)); n != len(gen.ledger.Events) {
+		t.Errorf("compared %d events, the generator wrote %d", n, len(gen.ledger.Events))
 	}
 }
 
