@@ -501,9 +501,10 @@ func (d *decoder) microTime(dst *timestamp, field string) error {
 	return nil
 }
 
-// legacyTime decodes a v1beta1 metav1.Time; anything else is ignored, as the v1
-// decoder ignores the unknown field.
+// legacyTime decodes a v1beta1 metav1.Time. The last value of the key decides,
+// and anything but a valid time clears it, as the v1 decoder ignores the field.
 func (d *decoder) legacyTime(dst *timestamp) error {
+	*dst = timestamp{}
 	if d.pos < len(d.data) && d.data[d.pos] == '"' {
 		s, err := d.stringValue()
 		if err != nil {
@@ -517,7 +518,9 @@ func (d *decoder) legacyTime(dst *timestamp) error {
 	return d.skip()
 }
 
+// legacyMetadata takes creationTimestamp from the last "metadata" object.
 func (d *decoder) legacyMetadata() error {
+	d.ev.legacyCreation = timestamp{}
 	if !d.isObject() {
 		return d.skip()
 	}

@@ -72,19 +72,18 @@ func oracleOne(t *testing.T, raw []byte) *auditv1.Event {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatalf("oracle: %v", err)
 	}
-	// Upstream's v1beta1 conversion: legacy fields fill zero v1 timestamps.
-	var legacy struct {
-		Timestamp *metav1.Time `json:"timestamp"`
-		Metadata  struct {
-			CreationTimestamp *metav1.Time `json:"creationTimestamp"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(raw, &legacy); err == nil {
-		if ts := legacy.Metadata.CreationTimestamp; ts != nil && !ts.IsZero() && ev.StageTimestamp.IsZero() {
-			ev.StageTimestamp = metav1.NewMicroTime(ts.Time)
+	// Upstream's v1beta1 conversion: legacy fields fill zero v1 timestamps. Each
+	// is taken on its own; a malformed one is ignored, as the v1 decoder ignores it.
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) == nil {
+		var created, received metav1.Time
+		var meta map[string]json.RawMessage
+		if json.Unmarshal(top["metadata"], &meta) == nil && json.Unmarshal(meta["creationTimestamp"], &created) == nil &&
+			!created.IsZero() && ev.StageTimestamp.IsZero() {
+			ev.StageTimestamp = metav1.NewMicroTime(created.Time)
 		}
-		if ts := legacy.Timestamp; ts != nil && !ts.IsZero() && ev.RequestReceivedTimestamp.IsZero() {
-			ev.RequestReceivedTimestamp = metav1.NewMicroTime(ts.Time)
+		if json.Unmarshal(top["timestamp"], &received) == nil && !received.IsZero() && ev.RequestReceivedTimestamp.IsZero() {
+			ev.RequestReceivedTimestamp = metav1.NewMicroTime(received.Time)
 		}
 	}
 	return &ev

@@ -179,7 +179,7 @@ func FuzzDecodeDifferential(f *testing.F) {
 		`{"user":{"username":"a"},"user":{"uid":"u"}}`, `{"sourceIPs":[]}`, `{"annotations":{"a":"1","a":"2"}}`,
 		`{"responseStatus":{"code":200.0}}`, `{"responseStatus":{"code":-0}}`, `{"verb":"\ud83d\ude00 \ud800\u0041"}`,
 		"{\"verb\":\"\xff\xfe\"}", `{"stageTimestamp":"2017-02-30T19:55:05.123456Z"}`, `{"timestamp":"2017-09-11T19:55:05Z","metadata":{"creationTimestamp":"2017-09-11T19:55:06Z"}}`,
-		`{"responseStatus":{"details":{"causes":[{"field":1}]}}}`, `{"responseStatus":{"details":{"causes":[null,{"reason":null}],"retryAfterSeconds":1.5}}}`,
+		`{"responseStatus":{"details":{"causes":[{"field":1}]}}}`, `{"timestamp":"2017-09-11T19:55:05Z","timestamp":null,"metadata":{"creationTimestamp":"2017-09-11T19:55:05Z"},"metadata":{}}`, `{"responseStatus":{"details":{"causes":[null,{"reason":null}],"retryAfterSeconds":1.5}}}`,
 		`{"responseStatus":{"details":{"name":"a","uid":"u","causes":null,"kind":"pods","group":"","retryAfterSeconds":-2147483648}}}`, `{"impersonatedUser":null,"objectRef":{},"requestObject":{"a":[1,2,{"b":null}]}}`,
 	} {
 		f.Add([]byte(s))
