@@ -34,17 +34,20 @@ type decoder struct {
 	depth   int
 	typeErr *decodeError // first field-type error; syntax errors take precedence
 
-	itemsOff int // offset of the "items" array of an EventList, or -1
+	itemsOff int  // offset of the "items" array of an EventList, or -1
+	topArray bool // the document is a JSON array
 }
 
-func decodeEvent(ev *Event, data []byte) error {
+// decodeEvent decodes the document data into ev. The returned decoder tells
+// whether the document was a list (see isList).
+func decodeEvent(ev *Event, data []byte) (decoder, error) {
 	d := decoder{data: data, ev: ev, itemsOff: -1}
 	ev.reset(data)
 	if err := d.topLevel(); err != nil {
-		return err
+		return d, err
 	}
 	ev.timestampsFromLegacy()
-	return nil
+	return d, nil
 }
 
 func (e *Event) reset(raw []byte) {
@@ -83,7 +86,7 @@ func (d *decoder) topLevel() error {
 			return err
 		}
 	case '[':
-		d.itemsOff = d.pos
+		d.itemsOff, d.topArray = d.pos, true
 		if err := d.skip(); err != nil {
 			return err
 		}

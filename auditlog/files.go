@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -185,13 +186,7 @@ func dirLogs(dir string) ([]string, error) {
 		}
 	}
 	var out []string
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range sets {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(sets)) {
 		s := sets[name]
 		sortBackups(s.backups)
 		for _, b := range s.backups {
@@ -212,11 +207,7 @@ func looksLikeAuditLog(name string) bool {
 	for _, c := range []string{".gz", ".zst", ".zstd"} {
 		lower = strings.TrimSuffix(lower, c)
 	}
-	ext := filepath.Ext(lower)
-	if ext == "" {
-		return true
-	}
-	return slices.Contains(logExtensions, ext)
+	return slices.Contains(logExtensions, filepath.Ext(lower))
 }
 
 // ReadFiles returns a single-use iterator over the events of the files that

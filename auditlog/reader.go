@@ -224,9 +224,7 @@ var cutMarker = []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/`)
 // decodeRecord decodes one record into rd.ev. It returns (nil, nil) when the
 // record started a list, whose items Next then returns.
 func (rd *Reader) decodeRecord(rec record) (*Event, error) {
-	d := decoder{data: rec.data, ev: &rd.ev, itemsOff: -1}
-	rd.ev.reset(rec.data)
-	err := d.topLevel()
+	d, err := decodeEvent(&rd.ev, rec.data)
 	de, _ := err.(*decodeError) // the decoder's only error type
 	if de != nil && de.incomplete && rec.fresh && rec.nl {
 		// A line that leaves a value open: pretty-printed JSON, or an event cut
@@ -257,7 +255,6 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 		}
 		return nil, rd.errAt(rec, de.off, de.err)
 	}
-	rd.ev.timestampsFromLegacy()
 	rd.ev.pos = Position{File: rd.cfg.name, Line: rec.line, Offset: rec.off}
 	return &rd.ev, nil
 }
@@ -281,20 +278,11 @@ func isSyntax(err error) bool {
 
 // isList reports whether the decoded document is an EventList or an array.
 func (d *decoder) isList() bool {
-	if d.itemsOff == 0 || d.data[d.itemsOff] == '[' && d.firstNonSpace() == '[' {
+	if d.topArray {
 		return true
 	}
 	kind := string(d.ev.kind)
 	return kind == "EventList" || kind == "" && len(d.ev.auditID) == 0
-}
-
-func (d *decoder) firstNonSpace() byte {
-	for _, c := range d.data {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return c
-		}
-	}
-	return 0
 }
 
 // nextItem returns the next element of the current list, (nil, nil) when the list
@@ -340,9 +328,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 	l.at, l.atOff = itemRec, start
 	itemRec.data = item
 
-	id := decoder{data: item, ev: &rd.ev, itemsOff: -1}
-	rd.ev.reset(item)
-	err := id.topLevel()
+	id, err := decodeEvent(&rd.ev, item)
 	if err == nil && id.itemsOff >= 0 {
 		err = &decodeError{off: 0, err: ErrNotEvent}
 	}
@@ -350,7 +336,6 @@ func (rd *Reader) nextItem() (*Event, error) {
 		de := err.(*decodeError)
 		return nil, rd.errAt(itemRec, de.off, de.err)
 	}
-	rd.ev.timestampsFromLegacy()
 	rd.ev.pos = Position{File: rd.cfg.name, Line: itemRec.line, Offset: itemRec.off}
 	return &rd.ev, nil
 }
