@@ -1,6 +1,10 @@
 package auditlog
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+)
 
 // Defaults of the Reader options.
 const (
@@ -20,6 +24,7 @@ type config struct {
 	name          string
 	maxLineSize   int
 	maxZstdWindow uint64
+	progress      *atomic.Int64
 }
 
 func defaultConfig() config {
@@ -59,4 +64,23 @@ func WithMaxZstdWindow(n uint64) Option {
 		c.maxZstdWindow = n
 		return nil
 	}
+}
+
+// WithProgress adds the number of bytes the Reader reads from its source (as
+// stored: compressed bytes for a compressed file) to n as it reads, so another
+// goroutine can show progress. The default is none; Reset keeps it.
+func WithProgress(n *atomic.Int64) Option {
+	return func(c *config) error { c.progress = n; return nil }
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }

@@ -96,6 +96,9 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 // Reset discards the Reader's state and makes it read from r, keeping its
 // options and buffers. Views from earlier events become invalid.
 func (rd *Reader) Reset(r io.Reader) {
+	if rd.cfg.progress != nil {
+		r = countingReader{r, rd.cfg.progress}
+	}
 	if rd.br == nil {
 		rd.br = bufio.NewReaderSize(r, peekBufSize)
 	} else {

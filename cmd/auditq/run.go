@@ -1,204 +1,165 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
-	"github.com/auditq/auditq/auditlog"
+	"github.com/spf13/cobra"
 )
 
 // Exit statuses, as gojq's, so that jq users feel at home.
 const (
 	exitOK       = 0
+	exitFalsy    = 1 // query -e: the last value was false or null
 	exitUsage    = 2
-	exitBadInput = 5 // some input could not be read or had bad lines
+	exitCompile  = 3 // the jq expression does not compile
+	exitNotFound = 4 // get: an ID was not found; query -e: no value
+	exitBadInput = 5 // some input was unreadable or malformed, or a query failed at run time
 )
 
 var version = "devel"
 
-const usage = `auditq reads Kubernetes API-server audit logs: plain, gzip or zstd, rotated
-sets and directories.
+// exitError ends a command with a status. An empty msg means the problem was
+// already reported.
+type exitError struct {
+	code int
+	msg  string
+}
 
-Usage:
-  auditq cat [FILE|DIR|-]...   print every event as one JSON line, in order
+func (e *exitError) Error() string { return e.msg }
 
-Inputs:
-  An active log (kube-apiserver-audit.log) is read with its lumberjack backups
-  (kube-apiserver-audit-<time>.log[.gz]), oldest first, the active file last.
-  A directory is read as the audit logs in it. Files are read in the order
-  given; a file named twice is read once. With no FILE, or -, standard input.
-
-Exit status: 0 ok, 2 usage error, 5 some input was unreadable or malformed
-(each problem is reported on stderr with file:line:column and byte offset;
-the events around it are still printed).
-
-Flags:
-  -h, --help     show this help
-  --version      print the version
-`
-
-// stdinIsTerminal is replaced in tests.
-var stdinIsTerminal = func(f io.Reader) bool {
-	file, ok := f.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := file.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// env is what a command may touch of the outside world; tests build their own.
+type env struct {
+	stdin                          io.Reader
+	stdout, stderr                 io.Writer
+	stdinTTY, stdoutTTY, stderrTTY bool
+	noColor                        bool            // NO_COLOR is set
+	environ                        func() []string // for jq's $ENV
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, "auditq: missing command\n\n"+usage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	return runEnv(args, &env{
+		stdin: stdin, stdout: stdout, stderr: stderr,
+		stdinTTY: isTerminal(stdin), stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
+		noColor: os.Getenv("NO_COLOR") != "",
+		environ: os.Environ,
+	})
+}
+
+func runEnv(args []string, e *env) int {
+	root := newRootCommand(e)
+	root.SetArgs(joinJQArgs(args))
+	err := root.Execute()
+	if err == nil {
 		return exitOK
-	case "--version", "version":
-		fmt.Fprintln(stdout, "auditq", version)
-		return exitOK
-	case "cat":
-		return cat(args[1:], stdin, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "auditq: unknown command %s\n\n%s", quoteArg(args[0]), usage)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintf(e.stderr, "auditq: %s\n", strings.TrimRight(ee.msg, "\n"))
+		}
+		return ee.code
+	}
+	// Anything else comes from cobra: an unknown command or flag, a bad argument.
+	fmt.Fprintf(e.stderr, "auditq: %s\n", escapeForTerminal([]byte(err.Error())))
+	path := "auditq"
+	if cmd, _, ferr := root.Find(args); ferr == nil && cmd != nil {
+		path = cmd.CommandPath()
+	}
+	fmt.Fprintf(e.stderr, "auditq: see '%s --help'\n", path)
 	return exitUsage
 }
 
-func cat(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var paths []string
-	useStdin := false
-	for _, a := range args {
-		switch {
-		case a == "-h" || a == "--help":
-			fmt.Fprint(stdout, usage)
-			return exitOK
-		case a == "-":
-			useStdin = true
-		case strings.HasPrefix(a, "-"):
-			fmt.Fprintf(stderr, "auditq: unknown flag %s\n", quoteArg(a))
-			return exitUsage
-		default:
-			paths = append(paths, a)
-		}
-	}
-	if len(paths) == 0 {
-		if stdinIsTerminal(stdin) {
-			fmt.Fprint(stderr, "auditq: no input: give a file or directory, or pipe a log to stdin\n")
-			return exitUsage
-		}
-		useStdin = true
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+const inputsHelp = `Inputs:
+  FILE is an audit log, plain, gzip or zstd (detected from the content, not the
+  name). An active log (kube-apiserver-audit.log) is read together with its
+  lumberjack backups (kube-apiserver-audit-2006-01-02T15-04-05.000.log[.gz])
+  oldest first, the active file last. A DIR is read as the rotation sets and
+  audit logs in it, set after set in name order. Several inputs (say, one per
+  control-plane node) are all read, one after another in the order given; their
+  events are not interleaved by time. A file reached twice is read once. - or a
+  pipe is standard input.
 
-	out := bufio.NewWriterSize(stdout, 256<<10)
-	defer out.Flush()
-	p := &printer{out: out, errOut: stderr, terminal: isTerminal(stdout)}
-	if useStdin {
-		rd, err := auditlog.NewReader(stdin, auditlog.WithName("<stdin>"))
-		if err != nil {
-			p.report(err)
-		} else {
-			for ev, err := range rd.All() {
-				if !p.handle(ev, err) {
-					break
-				}
-			}
-			rd.Close()
-		}
+Filters:
+  Filter flags are ANDed; a repeated flag (or a comma-separated list) is ORed.
+  --user, --group and --sa match the authenticated user or the user it
+  impersonated. --resource uses audit-policy meaning: "pods" is the pods
+  resource itself, "pods/exec" a subresource, "pods/*" any subresource,
+  "deployments.apps" needs the group. --since/--until take an RFC 3339 time or
+  a duration back from the newest event (30m, 2h, 1d) and bound stageTimestamp.
+
+Exit status:
+  0 ok; 1 query -e: last value false or null; 2 usage error; 3 query does not
+  compile; 4 get: ID not found, query -e: no value; 5 bad input (reported on
+  stderr with file:line:column and byte offset; the events around it are still
+  processed) or a query error at run time.`
+
+func newRootCommand(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "auditq",
+		Short: "Query Kubernetes API-server audit logs",
+		Long: `auditq reads Kubernetes API-server audit logs (audit.k8s.io/v1 events, one JSON
+object per line) across rotated, gzipped and zstd files, and answers the
+questions a responder asks: what happened, who did it, what did one request do.
+
+` + inputsHelp,
+		Example: `  # What happened? One screen about the whole rotated set
+  auditq summary /var/log/kubernetes/kube-apiserver-audit.log
+
+  # Every stage of one request, from gigabytes of rotated .gz files
+  auditq get --id d1053ee5-4d3c-4d86-a2a6-9dfa0e3b1f6b /var/log/kubernetes/
+
+  # What did one service account do? (jq expressions, as gojq runs them)
+  auditq query --sa nnf-system:nnf-clientmount -c '[.verb,.requestURI]' audit.log
+
+  # Who was denied in the last hour?
+  auditq query --code 403 --since 1h -r '.user.username' audit.log | sort | uniq -c`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		CompletionOptions: cobra.CompletionOptions{
+			HiddenDefaultCmd: false,
+		},
 	}
-	if len(paths) > 0 {
-		for ev, err := range auditlog.ReadFiles(ctx, paths) {
-			if !p.handle(ev, err) {
-				break
-			}
-		}
-	}
-	if err := out.Flush(); err != nil && p.writeErr == nil {
-		p.writeErr = err
-		if errors.Is(err, syscall.EPIPE) {
-			p.writeErr = errBrokenPipe
-		}
-	}
-	if p.writeErr != nil {
-		if errors.Is(p.writeErr, errBrokenPipe) {
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "auditq: write: %v\n", p.writeErr)
-		return exitBadInput
-	}
-	if p.errors > 0 {
-		fmt.Fprintf(stderr, "auditq: %d problem(s) in the input; %d events printed\n", p.errors, p.events)
-		return exitBadInput
-	}
-	return exitOK
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetVersionTemplate("auditq {{.Version}}\n")
+	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, "auditq", version) },
+		})
+	return root
 }
 
-type printer struct {
-	out      *bufio.Writer
-	errOut   io.Writer
-	terminal bool
-	events   int
-	errors   int
-	writeErr error
-	compact  bytes.Buffer
+// joinJQArgs turns jq's two-value flags (--arg NAME VALUE, --argjson NAME JSON)
+// into --arg=NAME=VALUE, which the flag parser takes as one value.
+func joinJQArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if (a == "--arg" || a == "--argjson") && i+2 < len(args) {
+			out = append(out, a+"="+args[i+1]+"="+args[i+2])
+			i += 2
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
-var errBrokenPipe = errors.New("broken pipe")
-
-// handle prints an event or reports an error; false stops reading.
-func (p *printer) handle(ev *auditlog.Event, err error) bool {
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			p.report(errors.New("interrupted"))
-			return false
-		}
-		p.report(err)
-		return true
-	}
-	raw := ev.Raw()
-	if bytes.IndexByte(raw, '\n') >= 0 {
-		// A pretty-printed event: keep the output one event per line.
-		p.compact.Reset()
-		if json.Compact(&p.compact, raw) == nil {
-			raw = p.compact.Bytes()
-		}
-	}
-	if p.terminal {
-		raw = escapeForTerminal(raw)
-	}
-	p.out.Write(raw)
-	if err := p.out.WriteByte('\n'); err != nil {
-		p.writeErr = err
-		if errors.Is(err, syscall.EPIPE) {
-			p.writeErr = errBrokenPipe
-		}
-		return false
-	}
-	p.events++
-	return true
-}
-
-func (p *printer) report(err error) {
-	p.errors++
-	p.out.Flush()
-	fmt.Fprintf(p.errOut, "auditq: %s\n", escapeForTerminal([]byte(err.Error())))
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+func isTerminal(x any) bool {
+	f, ok := x.(*os.File)
 	if !ok {
 		return false
 	}
@@ -213,7 +174,7 @@ func escapeForTerminal(b []byte) []byte {
 	clean := true
 	for i := 0; i < len(b); {
 		r, size := utf8.DecodeRune(b[i:])
-		if r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r <= 0x9f || r == utf8.RuneError && size == 1 {
+		if unsafeRune(r, size) {
 			clean = false
 			break
 		}
@@ -222,20 +183,40 @@ func escapeForTerminal(b []byte) []byte {
 	if clean {
 		return b
 	}
-	var out bytes.Buffer
+	out := make([]byte, 0, len(b)+16)
 	for i := 0; i < len(b); {
 		r, size := utf8.DecodeRune(b[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&out, `\x%02x`, b[i])
-		case r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r <= 0x9f:
-			fmt.Fprintf(&out, `\u%04x`, r)
+			out = fmt.Appendf(out, `\x%02x`, b[i])
+		case unsafeRune(r, size):
+			out = fmt.Appendf(out, `\u%04x`, r)
 		default:
-			out.Write(b[i : i+size])
+			out = append(out, b[i:i+size]...)
 		}
 		i += size
 	}
-	return out.Bytes()
+	return out
+}
+
+func unsafeRune(r rune, size int) bool {
+	return r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r <= 0x9f ||
+		r == 0x2028 || r == 0x2029 || r == utf8.RuneError && size == 1
+}
+
+// escapeLines is escapeForTerminal for a message of several lines.
+func escapeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = string(escapeForTerminal([]byte(l)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// escapeCell is escapeForTerminal for a table cell: tabs too, so columns hold.
+func escapeCell(s string) string {
+	b := escapeForTerminal([]byte(s))
+	return strings.ReplaceAll(string(b), "\t", `\t`)
 }
 
 func quoteArg(s string) string { return string(escapeForTerminal([]byte(fmt.Sprintf("%q", s)))) }

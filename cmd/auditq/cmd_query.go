@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/itchyny/gojq"
+	"github.com/spf13/cobra"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/query"
+)
+
+type queryOptions struct {
+	inputFlags
+	compact, raw, join, exitStatus, nullInput, slurp bool
+	tab                                              bool
+	indent                                           int
+	color, mono                                      bool
+	args, argsJSON                                   []string
+}
+
+func newQueryCommand(e *env) *cobra.Command {
+	o := &queryOptions{}
+	cmd := &cobra.Command{
+		Use:   "query [flags] EXPR [FILE|DIR|-]...",
+		Short: "Run a jq expression on each event (gojq)",
+		Long: `Run a jq expression on each event that passes the filters, as gojq would on
+the same lines: the same results, printed byte for byte as gojq prints them
+(object keys sorted, 2-space indent). jq's flags work as in jq; -n is jq's
+--null-input here (use --namespace for the namespace filter), and with it the
+events are read with input and inputs. input_filename gives an event's file.
+
+` + inputsHelp,
+		Example: `  # The setup guides' recipes
+  auditq query . audit.log
+  auditq query -c '[.auditID,.verb,.requestURI,.user.username,.responseStatus.code,.stageTimestamp]' audit.log
+  auditq query 'select(.auditID=="d1053ee5-4d3c-4d86-a2a6-9dfa0e3b1f6b")' audit.log
+  auditq query 'select(.user.username=="system:serviceaccount:kube-system:default")' audit.log
+
+  # Filters before the expression are faster and never miss an escaped spelling
+  auditq query --sa nnf-system:nnf-clientmount -c '[.verb,.requestURI]' audit.log
+
+  # Count events by verb over all of them
+  auditq query -n 'reduce inputs as $e ({}; .[$e.verb] += 1)' audit.log
+
+  # Variables, as in jq
+  auditq query --arg ns kube-system -r 'select(.objectRef.namespace==$ns) | .requestURI' audit.log`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runQuery(e, o, args[0], args[1:])
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&o.compact, "compact-output", "c", false, "one value per line, no pretty-printing")
+	fs.BoolVarP(&o.raw, "raw-output", "r", false, "print strings without quotes")
+	fs.BoolVarP(&o.join, "join-output", "j", false, "like -r, with no newline after each value")
+	fs.BoolVarP(&o.exitStatus, "exit-status", "e", false, "exit 1 if the last value is false or null, 4 if there is none")
+	fs.BoolVarP(&o.nullInput, "null-input", "n", false, "run once on null; read events with input/inputs")
+	fs.BoolVarP(&o.slurp, "slurp", "s", false, "run once on the array of all (filtered) events")
+	fs.BoolVar(&o.tab, "tab", false, "indent with tabs")
+	fs.IntVar(&o.indent, "indent", 2, "spaces of indentation (0-7)")
+	fs.BoolVarP(&o.color, "color-output", "C", false, "colour even when not on a terminal")
+	fs.BoolVarP(&o.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
+	fs.StringArrayVar(&o.args, "arg", nil, "`NAME VALUE`: bind $NAME to the string VALUE")
+	fs.StringArrayVar(&o.argsJSON, "argjson", nil, "`NAME JSON`: bind $NAME to the JSON value")
+	o.addFilterFlags(cmd, false)
+	return cmd
+}
+
+func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
+	if o.indent < 0 || o.indent > 7 {
+		return &exitError{exitUsage, fmt.Sprintf("--indent %d: want 0 to 7", o.indent)}
+	}
+	var vars []query.Var
+	for _, a := range o.args {
+		name, value, _ := strings.Cut(a, "=")
+		vars = append(vars, query.Var{Name: name, Value: value})
+	}
+	for _, a := range o.argsJSON {
+		name, value, _ := strings.Cut(a, "=")
+		v, err := query.ParseJSON([]byte(value))
+		if err != nil {
+			return &exitError{exitUsage, fmt.Sprintf("--argjson %s: invalid JSON text: %s", name, quoteArg(value))}
+		}
+		vars = append(vars, query.Var{Name: name, Value: v})
+	}
+
+	// Compile before reading anything: a typo costs nothing.
+	src := &eventInputs{}
+	prog, err := query.Compile(expr, query.Config{
+		Vars:     vars,
+		Inputs:   src,
+		Environ:  e.environ,
+		Filename: src.filename,
+	})
+	if err != nil {
+		msg := escapeLines(err.Error())
+		if o.nullInput && looksLikeNamespace(expr) {
+			msg += "\nauditq: hint: in query, -n is jq's --null-input; filter a namespace with --namespace " + expr
+		}
+		return &exitError{exitCompile, msg}
+	}
+
+	s, err := newSession(e, &o.inputFlags, inputs)
+	if err != nil {
+		return err
+	}
+	next, stop := iter.Pull(s.events())
+	defer stop()
+	src.next, src.session = next, s
+
+	enc := &jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY}
+	if o.compact {
+		enc.indent = -1
+	} else if o.tab {
+		enc.indent = 1
+	}
+	if o.color || e.stdoutTTY && !e.noColor && !o.mono {
+		enc.colors = defaultPalette
+	}
+	if o.mono {
+		enc.colors = nil
+	}
+	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join, join: o.join, exitStatus: o.exitStatus}
+
+	switch {
+	case o.nullInput:
+		r.runOne(prog, nil)
+	case o.slurp:
+		all := []any{}
+		for {
+			v, ok := src.Next()
+			if !ok {
+				break
+			}
+			if err, isErr := v.(error); isErr {
+				s.report(err)
+				continue
+			}
+			all = append(all, v)
+		}
+		r.runOne(prog, all)
+	default:
+		for !r.halted && s.writeErr == nil {
+			v, ok := src.Next()
+			if !ok {
+				break
+			}
+			if err, isErr := v.(error); isErr {
+				s.report(err)
+				continue
+			}
+			r.runOne(prog, v)
+		}
+	}
+	stop()
+
+	err = s.finish("the results of the other events were printed")
+	var ee *exitError
+	switch {
+	case r.halted:
+		return &exitError{r.haltCode, ""}
+	case errors.As(err, &ee) && ee.code != exitOK:
+		return err
+	case r.runtimeErrors > 0:
+		return &exitError{exitBadInput, ""}
+	case o.exitStatus && !r.anyValue:
+		return &exitError{exitNotFound, ""}
+	case o.exitStatus && r.lastFalsy:
+		return &exitError{exitFalsy, ""}
+	}
+	return err
+}
+
+// looksLikeNamespace spots `query -n kube-system …`, where a kubectl user meant --namespace.
+func looksLikeNamespace(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// queryRun prints a program's results as the gojq command does.
+type queryRun struct {
+	s                   *session
+	enc                 *jsonEncoder
+	raw, join           bool
+	exitStatus          bool
+	anyValue, lastFalsy bool
+	runtimeErrors       int
+	halted              bool
+	haltCode            int
+	buf                 bytes.Buffer
+}
+
+func (r *queryRun) runOne(prog *query.Program, v any) {
+	it := prog.Run(r.s.ctx, v)
+	for {
+		out, ok := it.Next()
+		if !ok {
+			return
+		}
+		if err, isErr := out.(error); isErr {
+			var halt *gojq.HaltError
+			if errors.As(err, &halt) {
+				r.halt(halt)
+				return
+			}
+			r.runtimeErrors++
+			r.s.printError(err) // a query error, not a problem with the input
+			return
+		}
+		r.buf.Reset()
+		if str, isStr := out.(string); isStr && r.raw {
+			if r.enc.terminal {
+				r.buf.Write(escapeForTerminal([]byte(str)))
+			} else {
+				r.buf.WriteString(str)
+			}
+		} else if err := r.enc.encode(&r.buf, out); err != nil {
+			r.runtimeErrors++
+			r.s.printError(err)
+			return
+		}
+		if !r.join {
+			r.buf.WriteByte('\n')
+		}
+		r.s.write(r.buf.Bytes())
+		r.anyValue = true
+		r.lastFalsy = out == nil || out == false
+		if r.s.writeErr != nil {
+			return
+		}
+	}
+}
+
+func (r *queryRun) halt(h *gojq.HaltError) {
+	r.halted = true
+	r.haltCode = h.ExitCode()
+	r.s.out.Flush()
+	if v := h.Value(); v != nil {
+		if str, ok := v.(string); ok {
+			r.s.env.stderr.Write([]byte(escapeLines(str)))
+		} else {
+			var b bytes.Buffer
+			(&jsonEncoder{indent: -1}).encode(&b, v)
+			b.WriteByte('\n')
+			r.s.env.stderr.Write(escapeForTerminal(b.Bytes()))
+		}
+	}
+}
+
+// eventInputs is the event stream as jq values: the main loop and jq's
+// input/inputs both draw from it, as in jq.
+type eventInputs struct {
+	next    func() (*auditlog.Event, bool)
+	session *session
+	current string
+}
+
+func (in *eventInputs) Next() (any, bool) {
+	if in.next == nil {
+		return nil, false
+	}
+	ev, ok := in.next()
+	if !ok {
+		return nil, false
+	}
+	in.current = ev.Pos().File
+	v, err := query.Value(ev)
+	if err != nil {
+		pos := ev.Pos()
+		return &auditlog.ParseError{File: pos.File, Line: pos.Line, Offset: pos.Offset, Err: err}, true
+	}
+	return v, true
+}
+
+func (in *eventInputs) filename() any {
+	if in.current == "" {
+		return nil
+	}
+	return in.current
+}

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/query"
+)
+
+// inputFlags are the filter flags every subcommand shares.
+type inputFlags struct {
+	filter query.Filter
+}
+
+// addFilterFlags registers the filters. query keeps -n for jq's --null-input,
+// so there the namespace filter is --namespace only.
+func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
+	f := &in.filter
+	fs := cmd.Flags()
+	fs.StringArrayVar(&f.ServiceAccounts, "sa", nil, "service account `NS:NAME`, NS:* or NS (every SA of the namespace)")
+	fs.StringArrayVar(&f.Users, "user", nil, "username (* globs), e.g. system:node:*")
+	fs.StringArrayVar(&f.Groups, "group", nil, "user group (* globs), e.g. system:masters")
+	fs.StringSliceVar(&f.Verbs, "verb", nil, "verb: get, list, watch, create, update, patch, delete, deletecollection")
+	fs.StringSliceVar(&f.Resources, "resource", nil, "`RESOURCE[.GROUP][/SUB]`: pods, deployments.apps, pods/exec, pods/*")
+	if namespaceShort {
+		fs.StringSliceVarP(&f.Namespaces, "namespace", "n", nil, "objectRef namespace (* globs)")
+	} else {
+		fs.StringSliceVar(&f.Namespaces, "namespace", nil, "objectRef namespace (* globs); -n is jq's --null-input here")
+	}
+	fs.StringArrayVar(&f.Names, "name", nil, "objectRef name (* globs)")
+	fs.StringSliceVar(&f.Codes, "code", nil, "response code: 403, or a class: 4xx")
+	fs.StringSliceVar(&f.Stages, "stage", nil, "stage: RequestReceived, ResponseStarted, ResponseComplete, Panic")
+	fs.StringSliceVar(&f.Levels, "level", nil, "level: Metadata, Request, RequestResponse")
+	fs.StringVar(&f.Since, "since", "", "events at or after `TIME` (RFC 3339, or a duration back from the newest event: 2h)")
+	fs.StringVar(&f.Until, "until", "", "events at or before `TIME` (as --since)")
+	complete := func(flag string, values ...string) {
+		_ = cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return values, cobra.ShellCompDirectiveNoFileComp
+		})
+	}
+	complete("verb", "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+	complete("stage", "RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
+	complete("level", "Metadata", "Request", "RequestResponse")
+	complete("code", "2xx", "3xx", "4xx", "5xx", "401", "403", "404", "409", "422", "429", "500")
+}
+
+// session is one command's run: its inputs, its problems and its output.
+type session struct {
+	env     *env
+	ctx     context.Context
+	stop    context.CancelFunc
+	matcher *query.Matcher
+	paths   []string
+	stdin   io.Reader // nil when stdin is not an input
+	out     *bufio.Writer
+
+	mu        sync.Mutex // orders stderr between reports and the progress line
+	problems  int
+	writeErr  error
+	progress  *progress
+	tempFiles []string
+}
+
+// newSession checks the filters and the inputs; args are the FILE|DIR|- arguments.
+func newSession(e *env, in *inputFlags, args []string) (*session, error) {
+	m, err := in.filter.Compile()
+	if err != nil {
+		return nil, &exitError{exitUsage, string(escapeForTerminal([]byte(err.Error())))}
+	}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10)}
+	useStdin := false
+	for _, a := range args {
+		if a == "-" {
+			useStdin = true
+		} else {
+			s.paths = append(s.paths, a)
+		}
+	}
+	if len(args) == 0 {
+		if e.stdinTTY {
+			return nil, &exitError{exitUsage, "no input: give a log file or directory, or pipe a log to stdin (see --help)"}
+		}
+		useStdin = true
+	}
+	if useStdin {
+		s.stdin = e.stdin
+	}
+	s.ctx, s.stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if m.Relative() {
+		if err := s.resolveRelative(); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// resolveRelative fixes --since 2h against the newest event. Standard input
+// cannot be read twice, so it is spooled to a temporary file first.
+func (s *session) resolveRelative() error {
+	newest := query.Newest(s.ctx, s.paths)
+	if s.stdin != nil {
+		f, err := os.CreateTemp("", "auditq-stdin-*")
+		if err != nil {
+			return &exitError{exitBadInput, fmt.Sprintf("spooling stdin for --since/--until: %v", err)}
+		}
+		s.tempFiles = append(s.tempFiles, f.Name())
+		if _, err := io.Copy(f, s.stdin); err != nil {
+			return &exitError{exitBadInput, fmt.Sprintf("spooling stdin for --since/--until: %v", err)}
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return &exitError{exitBadInput, err.Error()}
+		}
+		if t := query.NewestIn(f); t.After(newest) {
+			newest = t
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return &exitError{exitBadInput, err.Error()}
+		}
+		s.stdin = f
+	}
+	if newest.IsZero() {
+		newest = time.Now()
+	}
+	s.matcher.Resolve(newest)
+	return nil
+}
+
+func (s *session) close() {
+	s.stop()
+	if f, ok := s.stdin.(*os.File); ok && len(s.tempFiles) > 0 {
+		f.Close()
+	}
+	for _, name := range s.tempFiles {
+		os.Remove(name)
+	}
+}
+
+// events yields the events that pass the filters, in input order: standard
+// input first, then the files. Problems are reported on stderr as they are met.
+// Iteration stops early on interrupt or when output fails.
+func (s *session) events() iter.Seq[*auditlog.Event] {
+	return func(yield func(*auditlog.Event) bool) {
+		s.startProgress()
+		defer s.stopProgress()
+		if s.stdin != nil {
+			rd, err := auditlog.NewReader(s.stdin, auditlog.WithName("<stdin>"))
+			if err != nil {
+				s.report(err)
+				return
+			}
+			defer rd.Close()
+			if !s.drain(rd.All(), yield) {
+				return
+			}
+		}
+		if len(s.paths) > 0 {
+			var opts []auditlog.Option
+			if s.progress != nil {
+				opts = append(opts, auditlog.WithProgress(&s.progress.done))
+			}
+			s.drain(auditlog.ReadFiles(s.ctx, s.paths, opts...), yield)
+		}
+	}
+}
+
+func (s *session) drain(events iter.Seq2[*auditlog.Event, error], yield func(*auditlog.Event) bool) bool {
+	for ev, err := range events {
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				s.report(errors.New("interrupted"))
+				return false
+			}
+			s.report(err)
+			continue
+		}
+		if s.writeErr != nil {
+			return false
+		}
+		if s.matcher.Match(ev) && !yield(ev) {
+			return false
+		}
+	}
+	return s.writeErr == nil
+}
+
+// report prints one problem with the input, as it is met.
+func (s *session) report(err error) {
+	s.problems++
+	s.printError(err)
+}
+
+// printError prints err on stderr, after the output so far.
+func (s *session) printError(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out.Flush()
+	s.clearProgressLocked()
+	fmt.Fprintf(s.env.stderr, "auditq: %s\n", escapeForTerminal([]byte(err.Error())))
+}
+
+// write sends data to stdout, remembering the first failure.
+func (s *session) write(b []byte) {
+	if s.writeErr != nil {
+		return
+	}
+	if _, err := s.out.Write(b); err != nil {
+		s.writeErr = err
+	}
+}
+
+// finish flushes the output and turns what happened into the command's result.
+// A broken pipe (auditq … | head) is a normal end.
+func (s *session) finish(what string) error {
+	defer s.close()
+	if err := s.out.Flush(); err != nil && s.writeErr == nil {
+		s.writeErr = err
+	}
+	if s.writeErr != nil {
+		if errors.Is(s.writeErr, syscall.EPIPE) {
+			return nil
+		}
+		return &exitError{exitBadInput, fmt.Sprintf("write: %v", s.writeErr)}
+	}
+	if s.problems > 0 {
+		return &exitError{exitBadInput, fmt.Sprintf("%d problem(s) in the input; %s", s.problems, what)}
+	}
+	return nil
+}
+
+// progress shows how far reading has gone on a terminal's stderr.
+type progress struct {
+	done  atomic.Int64
+	total int64
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	shown bool
+}
+
+// progressThreshold is the input size below which no progress is shown: small
+// inputs finish before a person would read it.
+const progressThreshold = 64 << 20
+
+func (s *session) startProgress() {
+	if !s.env.stderrTTY || len(s.paths) == 0 {
+		return
+	}
+	files, _ := auditlog.Expand(s.paths)
+	var total int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			total += fi.Size()
+		}
+	}
+	if total < progressThreshold {
+		return
+	}
+	p := &progress{total: total, quit: make(chan struct{})}
+	s.progress = p
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-tick.C:
+				done := p.done.Load()
+				rate := float64(done) / time.Since(start).Seconds() / 1e6
+				s.mu.Lock()
+				fmt.Fprintf(s.env.stderr, "\r\x1b[Kauditq: read %s of %s (%d%%), %.0f MB/s",
+					sizeString(done), sizeString(p.total), done*100/max(p.total, 1), rate)
+				p.shown = true
+				s.mu.Unlock()
+			}
+		}
+	}()
+}
+
+func (s *session) stopProgress() {
+	if s.progress == nil {
+		return
+	}
+	close(s.progress.quit)
+	s.progress.wg.Wait()
+	s.mu.Lock()
+	s.clearProgressLocked()
+	s.mu.Unlock()
+	s.progress = nil
+}
+
+func (s *session) clearProgressLocked() {
+	if s.progress != nil && s.progress.shown {
+		fmt.Fprint(s.env.stderr, "\r\x1b[K")
+		s.progress.shown = false
+	}
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// outputFlag registers -o with its choices and completion.
+func outputFlag(cmd *cobra.Command, p *string, def string, choices ...string) {
+	cmd.Flags().StringVarP(p, "output", "o", def, "output format: "+strings.Join(choices, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return choices, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+func checkChoice(flag, v string, choices ...string) error {
+	for _, c := range choices {
+		if v == c {
+			return nil
+		}
+	}
+	return &exitError{exitUsage, fmt.Sprintf("%s %s: want one of %s", flag, quoteArg(v), strings.Join(choices, ", "))}
+}
