@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/bytedance/sonic"
 
 	"github.com/itchyny/gojq"
 
@@ -112,7 +115,24 @@ func ParseJSON(data []byte) (any, error) {
 	return decodeJSON(data)
 }
 
+// sonicAPI decodes as encoding/json with UseNumber does. CopyString: the
+// values outlive the Reader's buffer (-s keeps them all).
+var sonicAPI = sonic.Config{UseNumber: true, CopyString: true}.Froze()
+
 func decodeJSON(data []byte) (any, error) {
+	// sonic is ~2x faster into map[string]any (BenchmarkValue). Invalid UTF-8 goes to
+	// encoding/json, whose U+FFFD replacement gojq's output depends on, and so
+	// does anything sonic rejects, for encoding/json's error message.
+	if utf8.Valid(data) {
+		var v any
+		if err := sonicAPI.Unmarshal(data, &v); err == nil {
+			return v, nil
+		}
+	}
+	return decodeStd(data)
+}
+
+func decodeStd(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any

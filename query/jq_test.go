@@ -1,0 +1,65 @@
+package query
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/auditq/auditq/auditlog"
+)
+
+// TestValueMatchesEncodingJSON: the fast decoder gives what encoding/json
+// (gojq's own input decoder) gives, on the corpora and on awkward strings.
+func TestValueMatchesEncodingJSON(t *testing.T) {
+	inputs := [][]byte{
+		[]byte(`{"a":"\ud800x","b":1.50,"c":"\u00e9","a":"dup","e":1e400,"f":-0,"g":12345678901234567890}`),
+		[]byte("{\"bad\":\"a\xffb\",\"n\":[1,2.0]}"),
+		[]byte(`{"lone":"\udc00\ud83d\ude00","nul":"\u0000","esc":"\"\\\/\b\f\n\r\t"}`),
+		[]byte(`{"x":[],"y":{},"z":[{"k":null}],"t":true}`),
+	}
+	for _, path := range corpora(t) {
+		for ev, err := range auditlog.ReadFiles(context.Background(), []string{path}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, append([]byte(nil), ev.Raw()...))
+		}
+	}
+	for _, in := range inputs {
+		got, err1 := decodeJSON(in)
+		want, err2 := decodeStd(in)
+		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%.200s:\nfast %#v (%v)\nstd  %#v (%v)", in, got, err1, want, err2)
+		}
+	}
+}
+
+func BenchmarkValue(b *testing.B) {
+	path := filepath.Join("..", "testdata", "rotated", "kube-apiserver-audit.log")
+	var lines [][]byte
+	var size int64
+	for ev, err := range auditlog.ReadFiles(context.Background(), []string{path}) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines = append(lines, append([]byte(nil), ev.Raw()...))
+		size += int64(len(ev.Raw()))
+	}
+	for _, bc := range []struct {
+		name   string
+		decode func([]byte) (any, error)
+	}{{"sonic", decodeJSON}, {"encoding-json", decodeStd}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, l := range lines {
+					if _, err := bc.decode(l); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
