@@ -283,9 +283,9 @@ func (s *session) startProgress() {
 				return
 			case <-tick.C:
 				done := p.done.Load()
-				rate := float64(done) / time.Since(start).Seconds() / 1e6
+				rate := float64(done) / time.Since(start).Seconds() / (1 << 20)
 				s.mu.Lock()
-				fmt.Fprintf(s.env.stderr, "\r\x1b[Kauditq: read %s of %s (%d%%), %.0f MB/s",
+				fmt.Fprintf(s.env.stderr, "\r\x1b[Kauditq: read %s of %s (%d%%), %.0f MiB/s",
 					sizeString(done), sizeString(p.total), done*100/max(p.total, 1), rate)
 				p.shown = true
 				s.mu.Unlock()

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestCatRotatedSet: `auditq cat ACTIVE` prints what `zcat -f` of the backups,
@@ -55,4 +58,63 @@ func TestEscapeForTerminal(t *testing.T) {
 			t.Errorf("escapeForTerminal(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestCompressedStdinAndSeveralNodes: gzip and zstd on stdin are detected from
+// the content, and several nodes' directories given together are all read.
+func TestCompressedStdinAndSeveralNodes(t *testing.T) {
+	small, err := os.ReadFile(filepath.Join("testdata", "small.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz, zst bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(small)
+	zw.Close()
+	enc, _ := zstd.NewWriter(&zst)
+	enc.Write(small)
+	enc.Close()
+	for name, in := range map[string][]byte{"gzip": gz.Bytes(), "zstd": zst.Bytes()} {
+		var out, errOut bytes.Buffer
+		code := runEnv([]string{"query", "-r", ".auditID[:2]"}, &env{stdin: bytes.NewReader(in), stdout: &out, stderr: &errOut})
+		if code != 0 || out.String() != "11\n22\n33\n44\n44\n55\n" {
+			t.Errorf("%s stdin: exit %d, stdout %q, stderr %q", name, code, out.String(), errOut.String())
+		}
+	}
+
+	// Two control-plane nodes, each with its own rotated set.
+	src := filepath.Join("..", "..", "testdata", "rotated")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	for _, node := range []string{"node-a", "node-b"} {
+		os.Mkdir(filepath.Join(tmp, node), 0o755)
+		for _, e := range entries {
+			data, err := os.ReadFile(filepath.Join(src, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(tmp, node, e.Name()), data, 0o644)
+		}
+	}
+	one := summaryJSON(t, filepath.Join(src, "kube-apiserver-audit.log"))
+	two := summaryJSON(t, filepath.Join(tmp, "node-a"), filepath.Join(tmp, "node-b", "kube-apiserver-audit.log"))
+	if one.Events == 0 || two.Events != 2*one.Events || two.Requests != one.Requests {
+		t.Errorf("one node: %d events, %d requests; two copies: %d events, %d requests",
+			one.Events, one.Requests, two.Events, two.Requests)
+	}
+}
+
+func summaryJSON(t *testing.T, paths ...string) (s struct{ Events, Requests int64 }) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := runEnv(append([]string{"summary", "-o", "json"}, paths...), &env{stdin: bytes.NewReader(nil), stdout: &out, stderr: &errOut}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
