@@ -167,7 +167,7 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "\tverb\trequests\tp50\tp90\tp99\tmax\t")
 		for i, v := range sum.LatencyByVerb {
-			if i == 6 {
+			if i == 4 {
 				break
 			}
 			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t\n", escapeCell(v.Verb), num(v.Requests), ms(v.P50ms), ms(v.P90ms), ms(v.P99ms), ms(v.Maxms))
@@ -178,9 +178,10 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 	b.WriteString("\n")
 	twoColumns(&b, head, "USERS", sum.Users, "SERVICE ACCOUNTS", sum.ServiceAccounts)
 	twoColumns(&b, head, "RESOURCES", sum.Resources, "NAMESPACES", sum.Namespaces)
-	twoColumns(&b, head, "USER AGENTS", sum.UserAgents, "SOURCE IPS", sum.SourceIPs)
-	if len(sum.NonResourceURLs) > 0 {
-		twoColumns(&b, head, "NON-RESOURCE URLS", sum.NonResourceURLs, "", nil)
+	twoColumns(&b, head, "SOURCE IPS", sum.SourceIPs, "NON-RESOURCE URLS", sum.NonResourceURLs)
+	fmt.Fprintln(&b, head(fmt.Sprintf("%-*s%9s", 89, "USER AGENTS", "REQUESTS")))
+	for _, r := range sum.UserAgents {
+		fmt.Fprintf(&b, "%s%9s\n", pad(cell(orNone(r.Key), 89), 89), num(r.Count))
 	}
 
 	activities := func(title string, a query.Activities, withCode, withReason bool) {
@@ -217,7 +218,11 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 	}
 	b.WriteString("\n")
 	activities("FAILURES (4xx/5xx)", sum.Failures, true, false)
-	activities("DENIALS (authorization.k8s.io/decision=forbid)", sum.Denials, false, true)
+	withReason := false
+	for _, r := range sum.Denials.Top {
+		withReason = withReason || r.Reason != ""
+	}
+	activities("DENIALS (authorization.k8s.io/decision=forbid)", sum.Denials, false, withReason)
 
 	b.WriteString("\n" + head("SENSITIVE") + "\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -227,20 +232,23 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 			none = append(none, c.Category)
 			continue
 		}
-		for i, r := range c.Top {
-			if i == 2 {
-				break
-			}
-			first, count := "", ""
-			if i == 0 {
-				first, count = c.Category, num(c.Requests)
-			}
-			user := r.User
-			if r.As != "" {
-				user += " as " + r.As
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s× %s %s %s %s\n", first, count, num(r.Count), cell(orNone(user), 40), cell(r.Verb, 16), cell(r.Resource, 40), cell(objectName(r.Namespace, r.Name), 40))
+		if len(c.Top) == 0 {
+			continue
 		}
+		r := c.Top[0]
+		user := r.User
+		if r.As != "" {
+			user += " as " + r.As
+		}
+		more := ""
+		if n := c.Requests - r.Count; n > 0 {
+			more = fmt.Sprintf(" (+%s more)", num(n))
+		}
+		what := []string{cell(orNone(user), 40), cell(r.Verb, 16), cell(r.Resource, 40)}
+		if obj := objectName(r.Namespace, r.Name); obj != "" {
+			what = append(what, cell(obj, 40))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s× %s%s\n", c.Category, num(c.Requests), num(r.Count), strings.Join(what, " "), more)
 	}
 	tw.Flush()
 	if len(none) > 0 {
