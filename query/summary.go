@@ -145,7 +145,7 @@ type Summarizer struct {
 
 	perSecond map[int64]*[2]int64
 
-	key bytes.Buffer // scratch for composite keys
+	key, resKey bytes.Buffer // scratch for composite keys
 }
 
 // NewSummarizer returns a Summarizer whose lists keep the top entries (at least 1)
@@ -184,7 +184,11 @@ func (s *Summarizer) Add(ev *auditlog.Event) {
 	if !start.IsZero() && (s.from == 0 || start.UnixNano() < s.from) {
 		s.from = start.UnixNano()
 	}
-	if end := cmp.Or(stage, received); !end.IsZero() && end.UnixNano() > s.to {
+	end := stage
+	if end.IsZero() {
+		end = received
+	}
+	if !end.IsZero() && end.UnixNano() > s.to {
 		s.to = end.UnixNano()
 	}
 
@@ -339,9 +343,8 @@ func uriPath(uri []byte) []byte {
 // activityKey encodes an Activity as NUL-separated fields in s.key.
 func (s *Summarizer) activityKey(ev *auditlog.Event, ref *auditlog.ObjectRef, user *auditlog.UserInfo, code int32, reason []byte) []byte {
 	var res, ns, name []byte
-	var rk bytes.Buffer
 	if ref != nil {
-		res = bytes.Clone(resourceKey(&rk, ref))
+		res = resourceKey(&s.resKey, ref)
 		ns, name = ref.Namespace, ref.Name
 	} else {
 		res = uriPath(ev.RequestURI())
@@ -356,7 +359,10 @@ func (s *Summarizer) activityKey(ev *auditlog.Event, ref *auditlog.ObjectRef, us
 		if i > 0 {
 			b.WriteByte(0)
 		}
-		b.Write(bytes.ReplaceAll(f, []byte{0}, []byte{1})) // keep the separator unambiguous
+		if bytes.IndexByte(f, 0) >= 0 {
+			f = bytes.ReplaceAll(f, []byte{0}, []byte{1}) // keep the separator unambiguous
+		}
+		b.Write(f)
 	}
 	b.WriteByte(0)
 	b.WriteString(strconv.Itoa(int(code)))
