@@ -113,17 +113,14 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 	defer stop()
 	src.next, src.session = next, s
 
-	enc := &jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY}
+	enc := &jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY, colors: noColors}
 	if o.compact {
 		enc.indent = -1
 	} else if o.tab {
 		enc.indent = 1
 	}
-	if o.color || e.stdoutTTY && !e.noColor && !o.mono {
+	if !o.mono && (o.color || e.stdoutTTY && !e.noColor) {
 		enc.colors = defaultPalette
-	}
-	if o.mono {
-		enc.colors = nil
 	}
 	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join, join: o.join, exitStatus: o.exitStatus}
 
@@ -132,29 +129,15 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 		r.runOne(prog, nil)
 	case o.slurp:
 		all := []any{}
-		for {
-			v, ok := src.Next()
-			if !ok {
-				break
-			}
-			if err, isErr := v.(error); isErr {
-				s.report(err)
-				continue
-			}
+		for v := range src.values() {
 			all = append(all, v)
 		}
 		r.runOne(prog, all)
 	default:
-		for !r.halted && s.writeErr == nil {
-			v, ok := src.Next()
-			if !ok {
+		for v := range src.values() {
+			if r.runOne(prog, v); r.halted || s.writeErr != nil {
 				break
 			}
-			if err, isErr := v.(error); isErr {
-				s.report(err)
-				continue
-			}
-			r.runOne(prog, v)
 		}
 	}
 	stop()
@@ -252,7 +235,7 @@ func (r *queryRun) halt(h *gojq.HaltError) {
 			r.s.env.stderr.Write([]byte(escapeLines(str)))
 		} else {
 			var b bytes.Buffer
-			(&jsonEncoder{indent: -1}).encode(&b, v)
+			(&jsonEncoder{indent: -1, colors: noColors}).encode(&b, v)
 			b.WriteByte('\n')
 			r.s.env.stderr.Write(escapeForTerminal(b.Bytes()))
 		}
@@ -282,6 +265,26 @@ func (in *eventInputs) Next() (any, bool) {
 		return &auditlog.ParseError{File: pos.File, Line: pos.Line, Offset: pos.Offset, Err: err}, true
 	}
 	return v, true
+}
+
+// values yields the events as jq values for the main loop, reporting the
+// (rare) event that does not decode as a problem with the input.
+func (in *eventInputs) values() iter.Seq[any] {
+	return func(yield func(any) bool) {
+		for {
+			v, ok := in.Next()
+			if !ok {
+				return
+			}
+			if err, isErr := v.(error); isErr {
+				in.session.report(err)
+				continue
+			}
+			if !yield(v) {
+				return
+			}
+		}
+	}
 }
 
 func (in *eventInputs) filename() any {

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -20,15 +19,18 @@ type jsonEncoder struct {
 	indent   int // < 0: compact
 	tab      bool
 	terminal bool
-	colors   *palette // nil: no colour
+	colors   *palette // noColors: no colour
 	depth    int
 	buf      [64]byte
 }
 
-// palette holds gojq's default colours.
+// palette holds the escape sequence that starts each kind of token; nil
+// writes the token plain.
 type palette struct {
 	null, boolean, number, str, key []byte
 }
+
+var noColors = &palette{}
 
 var defaultPalette = &palette{
 	null:    []byte("\x1b[90m"),
@@ -43,19 +45,19 @@ var colorReset = []byte("\x1b[0m")
 func (e *jsonEncoder) encode(w *bytes.Buffer, v any) error {
 	switch v := v.(type) {
 	case nil:
-		e.write(w, []byte("null"), e.color(func(p *palette) []byte { return p.null }))
+		e.write(w, []byte("null"), e.colors.null)
 	case bool:
-		e.write(w, []byte(strconv.FormatBool(v)), e.color(func(p *palette) []byte { return p.boolean }))
+		e.write(w, []byte(strconv.FormatBool(v)), e.colors.boolean)
 	case int:
-		e.write(w, strconv.AppendInt(e.buf[:0], int64(v), 10), e.color(func(p *palette) []byte { return p.number }))
+		e.write(w, strconv.AppendInt(e.buf[:0], int64(v), 10), e.colors.number)
 	case float64:
-		e.write(w, appendFloat(e.buf[:0], v), e.color(func(p *palette) []byte { return p.number }))
+		e.write(w, appendFloat(e.buf[:0], v), e.colors.number)
 	case *big.Int:
-		e.write(w, v.Append(e.buf[:0], 10), e.color(func(p *palette) []byte { return p.number }))
+		e.write(w, v.Append(e.buf[:0], 10), e.colors.number)
 	case json.Number:
-		e.write(w, []byte(v.String()), e.color(func(p *palette) []byte { return p.number }))
+		e.write(w, []byte(v.String()), e.colors.number)
 	case string:
-		e.encodeString(w, v, e.color(func(p *palette) []byte { return p.str }))
+		e.encodeString(w, v, e.colors.str)
 	case []any:
 		w.WriteByte('[')
 		e.depth += e.indent
@@ -86,7 +88,7 @@ func (e *jsonEncoder) encode(w *bytes.Buffer, v any) error {
 				w.WriteByte(',')
 			}
 			e.newline(w)
-			e.encodeString(w, k, e.color(func(p *palette) []byte { return p.key }))
+			e.encodeString(w, k, e.colors.key)
 			w.WriteByte(':')
 			if e.indent >= 0 {
 				w.WriteByte(' ')
@@ -106,13 +108,6 @@ func (e *jsonEncoder) encode(w *bytes.Buffer, v any) error {
 	return nil
 }
 
-func (e *jsonEncoder) color(pick func(*palette) []byte) []byte {
-	if e.colors == nil {
-		return nil
-	}
-	return pick(e.colors)
-}
-
 func (e *jsonEncoder) write(w *bytes.Buffer, b, color []byte) {
 	w.Write(color)
 	w.Write(b)
@@ -126,10 +121,12 @@ func (e *jsonEncoder) newline(w *bytes.Buffer) {
 		return
 	}
 	w.WriteByte('\n')
+	fill := "                                "
 	if e.tab {
-		w.WriteString(strings.Repeat("\t", e.depth))
-	} else {
-		w.WriteString(strings.Repeat(" ", e.depth))
+		fill = "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t"
+	}
+	for n := e.depth; n > 0; n -= len(fill) {
+		w.WriteString(fill[:min(n, len(fill))])
 	}
 }
 
