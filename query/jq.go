@@ -119,6 +119,25 @@ func ParseJSON(data []byte) (any, error) {
 // values outlive the Reader's buffer (-s keeps them all).
 var sonicAPI = sonic.Config{UseNumber: true, CopyString: true}.Froze()
 
+// ParseJSONStream decodes the JSON values in data, one after another, as the
+// gojq command does for --slurpfile.
+func ParseJSONStream(data []byte) ([]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	values := []any{}
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if err == io.EOF {
+			return values, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		values = append(values, v)
+	}
+}
+
 func decodeJSON(data []byte) (any, error) {
 	// sonic is ~2x faster into map[string]any (BenchmarkValue). Invalid UTF-8 goes to
 	// encoding/json, whose U+FFFD replacement gojq's output depends on, and so

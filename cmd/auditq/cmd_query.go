@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"strings"
 
 	"github.com/itchyny/gojq"
@@ -20,7 +21,8 @@ type queryOptions struct {
 	tab                                              bool
 	indent                                           int
 	color, mono                                      bool
-	args, argsJSON                                   []string
+	args, argsJSON, slurpFiles, rawFiles             []string
+	fromFile, raw0                                   bool
 }
 
 func newQueryCommand(e *env) *cobra.Command {
@@ -51,7 +53,15 @@ events are read with input and inputs. input_filename gives an event's file.
   auditq query --arg ns kube-system -r 'select(.objectRef.namespace==$ns) | .requestURI' audit.log`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runQuery(e, o, args[0], args[1:])
+			expr := args[0]
+			if o.fromFile {
+				src, err := os.ReadFile(expr)
+				if err != nil {
+					return &exitError{exitUsage, fmt.Sprintf("-f: %v", err)}
+				}
+				expr = string(src)
+			}
+			return runQuery(e, o, expr, args[1:])
 		},
 	}
 	fs := cmd.Flags()
@@ -67,6 +77,10 @@ events are read with input and inputs. input_filename gives an event's file.
 	fs.BoolVarP(&o.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
 	fs.StringArrayVar(&o.args, "arg", nil, "`NAME VALUE`: bind $NAME to the string VALUE")
 	fs.StringArrayVar(&o.argsJSON, "argjson", nil, "`NAME JSON`: bind $NAME to the JSON value")
+	fs.StringArrayVar(&o.slurpFiles, "slurpfile", nil, "`NAME FILE`: bind $NAME to the array of JSON values in FILE")
+	fs.StringArrayVar(&o.rawFiles, "rawfile", nil, "`NAME FILE`: bind $NAME to the contents of FILE")
+	fs.BoolVarP(&o.fromFile, "from-file", "f", false, "read the expression from the file EXPR names")
+	fs.BoolVar(&o.raw0, "raw-output0", false, "like -r, with a NUL after each value")
 	o.addFilterFlags(cmd, false)
 	return cmd
 }
@@ -87,6 +101,27 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 			return &exitError{exitUsage, fmt.Sprintf("--argjson %s: invalid JSON text: %s", name, quoteArg(value))}
 		}
 		vars = append(vars, query.Var{Name: name, Value: v})
+	}
+
+	for _, a := range o.slurpFiles {
+		name, file, _ := strings.Cut(a, "=")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Sprintf("--slurpfile %s: %v", name, err)}
+		}
+		values, err := query.ParseJSONStream(data)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Sprintf("--slurpfile %s: %s: %v", name, quoteArg(file), err)}
+		}
+		vars = append(vars, query.Var{Name: name, Value: values})
+	}
+	for _, a := range o.rawFiles {
+		name, file, _ := strings.Cut(a, "=")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Sprintf("--rawfile %s: %v", name, err)}
+		}
+		vars = append(vars, query.Var{Name: name, Value: string(data)})
 	}
 
 	// Compile before reading anything: a typo costs nothing.
@@ -122,7 +157,13 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 	if !o.mono && (o.color || e.stdoutTTY && !e.noColor) {
 		enc.colors = defaultPalette
 	}
-	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join, join: o.join, exitStatus: o.exitStatus}
+	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join || o.raw0, exitStatus: o.exitStatus}
+	switch {
+	case o.raw0:
+		r.sep = []byte{0}
+	case !o.join:
+		r.sep = []byte{'\n'}
+	}
 
 	switch {
 	case o.nullInput:
@@ -176,7 +217,8 @@ func looksLikeNamespace(s string) bool {
 type queryRun struct {
 	s                   *session
 	enc                 *jsonEncoder
-	raw, join           bool
+	raw                 bool
+	sep                 []byte // after each value: newline, NUL (--raw-output0) or none (-j)
 	exitStatus          bool
 	anyValue, lastFalsy bool
 	runtimeErrors       int
@@ -214,9 +256,7 @@ func (r *queryRun) runOne(prog *query.Program, v any) {
 			r.s.printError(err)
 			return
 		}
-		if !r.join {
-			r.buf.WriteByte('\n')
-		}
+		r.buf.Write(r.sep)
 		r.s.write(r.buf.Bytes())
 		r.anyValue = true
 		r.lastFalsy = out == nil || out == false

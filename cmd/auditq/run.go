@@ -139,8 +139,9 @@ questions a responder asks: what happened, who did it, what did one request do.
 	return root
 }
 
-// joinJQArgs turns jq's two-value flags (--arg NAME VALUE, --argjson NAME JSON)
-// into --arg=NAME=VALUE, which the flag parser takes as one value.
+// joinJQArgs turns jq's two-value flags (--arg NAME VALUE, --argjson NAME JSON,
+// --slurpfile and --rawfile NAME FILE) into --arg=NAME=VALUE, which the flag
+// parser takes as one value.
 func joinJQArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -148,7 +149,7 @@ func joinJQArgs(args []string) []string {
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		if (a == "--arg" || a == "--argjson") && i+2 < len(args) {
+		if (a == "--arg" || a == "--argjson" || a == "--slurpfile" || a == "--rawfile") && i+2 < len(args) {
 			out = append(out, a+"="+args[i+1]+"="+args[i+2])
 			i += 2
 			continue

@@ -1,0 +1,2 @@
+# the fields a responder reads first
+[.auditID, .verb, .user.username]
