@@ -282,16 +282,22 @@ func (s *session) startProgress() {
 			case <-p.quit:
 				return
 			case <-tick.C:
-				done := p.done.Load()
-				rate := float64(done) / time.Since(start).Seconds() / (1 << 20)
-				s.mu.Lock()
-				fmt.Fprintf(s.env.stderr, "\r\x1b[Kauditq: read %s of %s (%d%%), %.0f MiB/s",
-					sizeString(done), sizeString(p.total), done*100/max(p.total, 1), rate)
-				p.shown = true
-				s.mu.Unlock()
+				s.showProgress(time.Since(start))
 			}
 		}
 	}()
+}
+
+// showProgress rewrites the progress line in place.
+func (s *session) showProgress(elapsed time.Duration) {
+	p := s.progress
+	done := p.done.Load()
+	rate := float64(done) / max(elapsed.Seconds(), 1e-9) / (1 << 20)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.env.stderr, "\r\x1b[Kauditq: read %s of %s (%d%%), %.0f MiB/s",
+		sizeString(done), sizeString(p.total), done*100/max(p.total, 1), rate)
+	p.shown = true
 }
 
 func (s *session) stopProgress() {

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -117,4 +120,19 @@ func summaryJSON(t *testing.T, paths ...string) (s struct{ Events, Requests int6
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestProgressLine: the progress line is rewritten in place, and a problem
+// reported while it shows first erases it, so messages stay one per line.
+func TestProgressLine(t *testing.T) {
+	var errOut bytes.Buffer
+	s := &session{env: &env{stderr: &errOut}, out: bufio.NewWriter(io.Discard),
+		progress: &progress{total: 300 << 20}}
+	s.progress.done.Store(150 << 20)
+	s.showProgress(2 * time.Second)
+	s.report(errors.New("x.log:3:1: bad line"))
+	want := "\r\x1b[Kauditq: read 150 MiB of 300 MiB (50%), 75 MiB/s\r\x1b[Kauditq: x.log:3:1: bad line\n"
+	if got := errOut.String(); got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
 }
