@@ -24,6 +24,7 @@ import (
 // inputFlags are the filter flags every subcommand shares.
 type inputFlags struct {
 	filter query.Filter
+	merge  bool
 }
 
 // addFilterFlags registers the filters. query keeps -n for jq's --null-input,
@@ -31,6 +32,7 @@ type inputFlags struct {
 func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	f := &in.filter
 	fs := cmd.Flags()
+	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
 	fs.StringArrayVar(&f.ServiceAccounts, "sa", nil, "service account `NS:NAME`, NS:* or NS (every SA of the namespace)")
 	fs.StringArrayVar(&f.Users, "user", nil, "username (* globs), e.g. system:node:*")
 	fs.StringArrayVar(&f.Groups, "group", nil, "user group (* globs), e.g. system:masters")
@@ -66,6 +68,7 @@ type session struct {
 	matcher *query.Matcher
 	paths   []string
 	stdin   io.Reader // nil when stdin is not an input
+	merge   bool      // interleave the inputs by time
 	out     *bufio.Writer
 
 	mu        sync.Mutex // orders stderr between reports and the progress line
@@ -81,7 +84,7 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	if err != nil {
 		return nil, &exitError{exitUsage, string(escapeForTerminal([]byte(err.Error())))}
 	}
-	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10)}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge}
 	useStdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -151,29 +154,133 @@ func (s *session) close() {
 }
 
 // events yields the events that pass the filters, in input order: standard
-// input first, then the files. Problems are reported on stderr as they are met.
-// Iteration stops early on interrupt or when output fails.
+// input first, then the files; with --merge, interleaved by time. Problems are
+// reported on stderr as they are met. Iteration stops early on interrupt or
+// when output fails.
 func (s *session) events() iter.Seq[*auditlog.Event] {
 	return func(yield func(*auditlog.Event) bool) {
 		s.startProgress()
 		defer s.stopProgress()
-		if s.stdin != nil {
-			rd, err := auditlog.NewReader(s.stdin, auditlog.WithName("<stdin>"))
-			if err != nil {
-				s.report(err)
-				return
-			}
-			defer rd.Close()
-			if !s.drain(rd.All(), yield) {
+		sources := s.sources()
+		if s.merge && len(sources) > 1 {
+			s.mergeByTime(sources, yield)
+			return
+		}
+		for _, src := range sources {
+			if !s.drain(src, yield) {
 				return
 			}
 		}
-		if len(s.paths) > 0 {
-			var opts []auditlog.Option
-			if s.progress != nil {
-				opts = append(opts, auditlog.WithProgress(&s.progress.done))
+	}
+}
+
+// sources are the event streams: standard input, then the files, all as one
+// stream, or, to be merged, one per argument.
+func (s *session) sources() []iter.Seq2[*auditlog.Event, error] {
+	var sources []iter.Seq2[*auditlog.Event, error]
+	if s.stdin != nil {
+		sources = append(sources, func(yield func(*auditlog.Event, error) bool) {
+			rd, err := auditlog.NewReader(s.stdin, auditlog.WithName("<stdin>"))
+			if err != nil {
+				yield(nil, err)
+				return
 			}
-			s.drain(auditlog.ReadFiles(s.ctx, s.paths, opts...), yield)
+			defer rd.Close()
+			for ev, err := range rd.All() {
+				if !yield(ev, err) {
+					return
+				}
+			}
+		})
+	}
+	var opts []auditlog.Option
+	if s.progress != nil {
+		opts = append(opts, auditlog.WithProgress(&s.progress.done))
+	}
+	switch {
+	case len(s.paths) == 0:
+	case s.merge:
+		for _, p := range s.paths {
+			sources = append(sources, auditlog.ReadFiles(s.ctx, []string{p}, opts...))
+		}
+	default:
+		sources = append(sources, auditlog.ReadFiles(s.ctx, s.paths, opts...))
+	}
+	return sources
+}
+
+// cursor is the next matching event of one merged input. Its event stays
+// valid until the cursor advances, since each input has its own Reader.
+type cursor struct {
+	next func() (*auditlog.Event, error, bool)
+	stop func()
+	ev   *auditlog.Event
+	at   int64 // stageTimestamp (else requestReceivedTimestamp), unix ns
+}
+
+// mergeByTime yields the events of the sources oldest first: a k-way merge,
+// each source kept in its own order (audit logs are nearly, not strictly,
+// in time order). Ties go to the earlier source.
+func (s *session) mergeByTime(sources []iter.Seq2[*auditlog.Event, error], yield func(*auditlog.Event) bool) {
+	cursors := make([]*cursor, 0, len(sources))
+	defer func() {
+		for _, c := range cursors {
+			c.stop()
+		}
+	}()
+	stopped := false
+	advance := func(c *cursor) bool {
+		for {
+			ev, err, ok := c.next()
+			switch {
+			case !ok:
+				return false
+			case err != nil:
+				if errors.Is(err, context.Canceled) {
+					s.report(errors.New("interrupted"))
+					stopped = true
+					return false
+				}
+				s.report(err)
+			case s.matcher.Match(ev):
+				c.ev = ev
+				t := ev.StageTimestamp()
+				if t.IsZero() {
+					t = ev.RequestReceivedTimestamp()
+				}
+				c.at = t.UnixNano()
+				return true
+			}
+		}
+	}
+	var live []*cursor
+	for _, src := range sources {
+		next, stop := iter.Pull2(src)
+		c := &cursor{next: next, stop: stop}
+		cursors = append(cursors, c)
+		if advance(c) {
+			live = append(live, c)
+		}
+		if stopped {
+			return
+		}
+	}
+	for len(live) > 0 && s.writeErr == nil {
+		first := 0
+		for i, c := range live {
+			if c.at < live[first].at {
+				first = i
+			}
+		}
+		c := live[first]
+		if !yield(c.ev) {
+			return
+		}
+		if !advance(c) {
+			if stopped {
+				return
+			}
+			live = append(live[:first], live[first+1:]...)
 		}
 	}
 }

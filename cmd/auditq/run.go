@@ -80,9 +80,9 @@ const inputsHelp = `Inputs:
   lumberjack backups (kube-apiserver-audit-2006-01-02T15-04-05.000.log[.gz])
   oldest first, the active file last. A DIR is read as the rotation sets and
   audit logs in it, set after set in name order. Several inputs (say, one per
-  control-plane node) are all read, one after another in the order given; their
-  events are not interleaved by time. A file reached twice is read once. - or a
-  pipe is standard input.
+  control-plane node) are all read, one after another in the order given, or,
+  with --merge, interleaved by stageTimestamp (each input keeps its own order).
+  A file reached twice is read once. - or a pipe is standard input.
 
 Filters:
   Filter flags are ANDed; a repeated flag (or a comma-separated list) is ORed.

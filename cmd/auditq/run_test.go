@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -134,5 +136,43 @@ func TestProgressLine(t *testing.T) {
 	want := "\r\x1b[Kauditq: read 150 MiB of 300 MiB (50%), 75 MiB/s\r\x1b[Kauditq: x.log:3:1: bad line\n"
 	if got := errOut.String(); got != want {
 		t.Errorf("stderr %q, want %q", got, want)
+	}
+}
+
+// TestMergeByTime: two nodes' logs, each in time order, come out as one
+// time-ordered stream with --merge, and one after the other without it.
+func TestMergeByTime(t *testing.T) {
+	small, err := os.ReadFile(filepath.Join("testdata", "small.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(small), "\n")
+	var a, b strings.Builder
+	for i, l := range lines {
+		if i%2 == 0 {
+			a.WriteString(l)
+		} else {
+			b.WriteString(l)
+		}
+	}
+	dir := t.TempDir()
+	nodeA, nodeB := filepath.Join(dir, "node-a-audit.log"), filepath.Join(dir, "node-b-audit.log")
+	os.WriteFile(nodeA, []byte(a.String()), 0o644)
+	os.WriteFile(nodeB, []byte(b.String()+"{broken\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cat", "--merge", nodeB, nodeA}, string(small)},
+		{[]string{"cat", nodeA, nodeB}, a.String() + b.String()},
+	} {
+		var out, errOut bytes.Buffer
+		code := runEnv(tc.args, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut})
+		if code != exitBadInput || !strings.Contains(errOut.String(), "node-b-audit.log:4:2:") {
+			t.Errorf("%v: exit %d, stderr %q: the broken line must be reported", tc.args, code, errOut.String())
+		}
+		if out.String() != tc.want {
+			t.Errorf("%v:\n%s", tc.args, cmp.Diff(tc.want, out.String()))
+		}
 	}
 }
