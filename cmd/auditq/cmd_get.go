@@ -55,6 +55,10 @@ func runGet(e *env, o *getOptions, args []string) error {
 		id := string(ev.AuditID())
 		found[id] = append(found[id], ev.Clone())
 	}
+	colors := noColors
+	if o.colored(e) {
+		colors = defaultPalette
+	}
 	var missing []string
 	done := map[string]bool{}
 	var buf bytes.Buffer
@@ -70,7 +74,7 @@ func runGet(e *env, o *getOptions, args []string) error {
 		}
 		for _, ev := range evs {
 			buf.Reset()
-			writeRaw(&buf, ev.Raw(), o.output == "pretty", e.stdoutTTY)
+			writeRaw(&buf, ev.Raw(), o.output == "pretty", e.stdoutTTY, colors)
 			s.write(buf.Bytes())
 		}
 	}
@@ -96,9 +100,10 @@ func notFound(ids []string) error {
 
 // writeRaw writes an event's JSON as the server wrote it, one line per event
 // (a pretty-printed event is compacted), or indented with the key order kept.
-// For a terminal, control characters are escaped; JSON keeps them escaped
-// already, so this touches only raw C1 controls, DEL and invalid UTF-8.
-func writeRaw(buf *bytes.Buffer, raw []byte, pretty, terminal bool) {
+// For a terminal, control characters are escaped (JSON keeps them escaped
+// already, so this touches only raw C1 controls, DEL and invalid UTF-8), then
+// tokens are coloured when colors is not noColors.
+func writeRaw(buf *bytes.Buffer, raw []byte, pretty, terminal bool, colors *palette) {
 	n := buf.Len()
 	var err error
 	switch {
@@ -113,10 +118,16 @@ func writeRaw(buf *bytes.Buffer, raw []byte, pretty, terminal bool) {
 		buf.Truncate(n)
 		buf.Write(raw)
 	}
-	if terminal {
-		escaped := escapeLines(buf.String()[n:])
+	if terminal || colors != noColors {
+		text := buf.Bytes()[n:]
+		if terminal {
+			text = []byte(escapeLines(string(text)))
+		}
+		if colors != noColors {
+			text = colorizeJSON(nil, text, colors)
+		}
 		buf.Truncate(n)
-		buf.WriteString(escaped)
+		buf.Write(text)
 	}
 	buf.WriteByte('\n')
 }
@@ -143,11 +154,15 @@ tool (and auditq itself) reads.
 			if err != nil {
 				return err
 			}
+			colors := noColors
+			if o.colored(e) {
+				colors = defaultPalette
+			}
 			var buf bytes.Buffer
 			n := 0
 			for ev := range s.events() {
 				buf.Reset()
-				writeRaw(&buf, ev.Raw(), false, e.stdoutTTY)
+				writeRaw(&buf, ev.Raw(), false, e.stdoutTTY, colors)
 				s.write(buf.Bytes())
 				n++
 			}

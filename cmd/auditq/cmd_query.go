@@ -20,7 +20,6 @@ type queryOptions struct {
 	compact, raw, join, exitStatus, nullInput, slurp bool
 	tab                                              bool
 	indent                                           int
-	color, mono                                      bool
 	args, argsJSON, slurpFiles, rawFiles             []string
 	fromFile, raw0                                   bool
 }
@@ -73,8 +72,6 @@ events are read with input and inputs. input_filename gives an event's file.
 	fs.BoolVarP(&o.slurp, "slurp", "s", false, "run once on the array of all (filtered) events")
 	fs.BoolVar(&o.tab, "tab", false, "indent with tabs")
 	fs.IntVar(&o.indent, "indent", 2, "spaces of indentation (0-7)")
-	fs.BoolVarP(&o.color, "color-output", "C", false, "colour even when not on a terminal")
-	fs.BoolVarP(&o.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
 	fs.StringArrayVar(&o.args, "arg", nil, "`NAME VALUE`: bind $NAME to the string VALUE")
 	fs.StringArrayVar(&o.argsJSON, "argjson", nil, "`NAME JSON`: bind $NAME to the JSON value")
 	fs.StringArrayVar(&o.slurpFiles, "slurpfile", nil, "`NAME FILE`: bind $NAME to the array of JSON values in FILE")
@@ -154,7 +151,7 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 	} else if o.tab {
 		enc.indent = 1
 	}
-	if !o.mono && (o.color || e.stdoutTTY && !e.noColor) {
+	if o.colored(e) {
 		enc.colors = defaultPalette
 	}
 	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join || o.raw0, exitStatus: o.exitStatus}

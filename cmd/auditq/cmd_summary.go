@@ -18,9 +18,8 @@ import (
 
 type summaryOptions struct {
 	inputFlags
-	output      string
-	top         int
-	color, mono bool
+	output string
+	top    int
 }
 
 // summaryOutput is the -o json/yaml document: the Summary plus what reading saw.
@@ -59,8 +58,6 @@ README); counts there are complete, lists are cut at --top.
 	}
 	outputFlag(cmd, &o.output, "table", "table", "json", "yaml")
 	cmd.Flags().IntVar(&o.top, "top", 5, "rows in each top list")
-	cmd.Flags().BoolVarP(&o.color, "color-output", "C", false, "colour even when not on a terminal")
-	cmd.Flags().BoolVarP(&o.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
 	o.addFilterFlags(cmd, true)
 	return cmd
 }
@@ -92,8 +89,7 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 		}
 		s.write(b)
 	default:
-		colored := o.color || e.stdoutTTY && !e.noColor && !o.mono
-		s.write(renderSummary(doc, colored))
+		s.write(renderSummary(doc, o.colored(e)))
 	}
 	return s.finish("the summary counts the events that could be read")
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -208,4 +209,53 @@ func (e *jsonEncoder) encodeString(w *bytes.Buffer, s string, color []byte) {
 	if color != nil {
 		w.Write(colorReset)
 	}
+}
+
+// colorizeJSON appends src, one valid JSON text, to dst with the palette's
+// colours around each token, keeping the bytes and key order as they are
+// (get and cat print what the server wrote).
+func colorizeJSON(dst, src []byte, p *palette) []byte {
+	for i := 0; i < len(src); {
+		c := src[i]
+		var color []byte
+		end := i + 1
+		switch {
+		case c == '"':
+			for end < len(src) && src[end] != '"' {
+				if src[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			end = min(end+1, len(src))
+			color = p.str
+			k := end
+			for k < len(src) && (src[k] == ' ' || src[k] == '\n' || src[k] == '\t' || src[k] == '\r') {
+				k++
+			}
+			if k < len(src) && src[k] == ':' {
+				color = p.key
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			for end < len(src) && strings.IndexByte("0123456789+-.eE", src[end]) >= 0 {
+				end++
+			}
+			color = p.number
+		case c == 't' || c == 'f' || c == 'n':
+			for end < len(src) && 'a' <= src[end] && src[end] <= 'z' {
+				end++
+			}
+			color = p.boolean
+			if c == 'n' {
+				color = p.null
+			}
+		}
+		if color == nil {
+			dst = append(dst, src[i:end]...)
+		} else {
+			dst = append(append(append(dst, color...), src[i:end]...), colorReset...)
+		}
+		i = end
+	}
+	return dst
 }

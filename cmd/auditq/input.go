@@ -23,8 +23,15 @@ import (
 
 // inputFlags are the filter flags every subcommand shares.
 type inputFlags struct {
-	filter query.Filter
-	merge  bool
+	filter      query.Filter
+	merge       bool
+	color, mono bool // jq's -C and -M
+}
+
+// colored reports whether output gets colour: on a terminal unless NO_COLOR
+// is set, always with -C, never with -M (which wins, as in gojq).
+func (in *inputFlags) colored(e *env) bool {
+	return !in.mono && (in.color || e.stdoutTTY && !e.noColor)
 }
 
 // addFilterFlags registers the filters. query keeps -n for jq's --null-input,
@@ -33,6 +40,8 @@ func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	f := &in.filter
 	fs := cmd.Flags()
 	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
+	fs.BoolVarP(&in.color, "color-output", "C", false, "colour even when not on a terminal")
+	fs.BoolVarP(&in.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
 	fs.StringArrayVar(&f.ServiceAccounts, "sa", nil, "service account `NS:NAME`, NS:* or NS (every SA of the namespace)")
 	fs.StringArrayVar(&f.Users, "user", nil, "username (* globs), e.g. system:node:*")
 	fs.StringArrayVar(&f.Groups, "group", nil, "user group (* globs), e.g. system:masters")

@@ -176,3 +176,19 @@ func TestMergeByTime(t *testing.T) {
 		}
 	}
 }
+
+// TestColorizeJSONMatchesEncoder: colouring bytes in place gives exactly what
+// the gojq-style encoder gives when it colours the values itself.
+func TestColorizeJSONMatchesEncoder(t *testing.T) {
+	for _, indent := range []string{"-c", "--indent=2"} {
+		var mono, color, errOut bytes.Buffer
+		path := filepath.Join("..", "..", "testdata", "rotated", "kube-apiserver-audit.log")
+		if runEnv([]string{"query", "-M", indent, ".", path}, &env{stdout: &mono, stderr: &errOut}) != 0 ||
+			runEnv([]string{"query", "-C", indent, ".", path}, &env{stdout: &color, stderr: &errOut}) != 0 {
+			t.Fatal(errOut.String())
+		}
+		if got := colorizeJSON(nil, mono.Bytes(), defaultPalette); !bytes.Equal(got, color.Bytes()) {
+			t.Errorf("%s: colorizeJSON differs from the encoder at byte %d", indent, firstDiff(got, color.Bytes()))
+		}
+	}
+}
