@@ -80,11 +80,11 @@ type session struct {
 	merge   bool      // interleave the inputs by time
 	out     *bufio.Writer
 
-	mu        sync.Mutex // orders stderr between reports and the progress line
-	problems  int
-	writeErr  error
-	progress  *progress
-	tempFiles []string
+	mu       sync.Mutex // orders stderr between reports and the progress line
+	problems int
+	writeErr error
+	progress *progress
+	spool    *os.File // stdin copied to a temporary file, for --since 2h
 }
 
 // newSession checks the filters and the inputs; args are the FILE|DIR|- arguments.
@@ -130,7 +130,7 @@ func (s *session) resolveRelative() error {
 		if err != nil {
 			return &exitError{exitBadInput, fmt.Sprintf("spooling stdin for --since/--until: %v", err)}
 		}
-		s.tempFiles = append(s.tempFiles, f.Name())
+		s.spool = f
 		if _, err := io.Copy(f, s.stdin); err != nil {
 			return &exitError{exitBadInput, fmt.Sprintf("spooling stdin for --since/--until: %v", err)}
 		}
@@ -154,11 +154,9 @@ func (s *session) resolveRelative() error {
 
 func (s *session) close() {
 	s.stop()
-	if f, ok := s.stdin.(*os.File); ok && len(s.tempFiles) > 0 {
-		f.Close()
-	}
-	for _, name := range s.tempFiles {
-		os.Remove(name)
+	if s.spool != nil {
+		s.spool.Close()
+		os.Remove(s.spool.Name())
 	}
 }
 
