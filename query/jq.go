@@ -152,14 +152,12 @@ func decodeJSON(data []byte) (any, error) {
 }
 
 func decodeStd(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	values, err := ParseJSONStream(data)
+	switch {
+	case err != nil:
 		return nil, err
+	case len(values) != 1:
+		return nil, fmt.Errorf("want one JSON value, found %d", len(values))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("more than one JSON value")
-	}
-	return v, nil
+	return values[0], nil
 }

@@ -59,11 +59,7 @@ func NewestIn(r io.Reader) time.Time {
 }
 
 func later(t time.Time, ev *auditlog.Event) time.Time {
-	st := ev.StageTimestamp()
-	if st.IsZero() {
-		st = ev.RequestReceivedTimestamp()
-	}
-	if st.After(t) {
+	if st := EventTime(ev); st.After(t) {
 		return st
 	}
 	return t

@@ -184,11 +184,7 @@ func (s *Summarizer) Add(ev *auditlog.Event) {
 	if !start.IsZero() && (s.from == 0 || start.UnixNano() < s.from) {
 		s.from = start.UnixNano()
 	}
-	end := stage
-	if end.IsZero() {
-		end = received
-	}
-	if !end.IsZero() && end.UnixNano() > s.to {
+	if end := EventTime(ev); !end.IsZero() && end.UnixNano() > s.to {
 		s.to = end.UnixNano()
 	}
 

@@ -55,10 +55,7 @@ func runGet(e *env, o *getOptions, args []string) error {
 		id := string(ev.AuditID())
 		found[id] = append(found[id], ev.Clone())
 	}
-	colors := noColors
-	if o.colored(e) {
-		colors = defaultPalette
-	}
+	colors := o.palette(e)
 	var missing []string
 	done := map[string]bool{}
 	var buf bytes.Buffer
@@ -154,10 +151,7 @@ tool (and auditq itself) reads.
 			if err != nil {
 				return err
 			}
-			colors := noColors
-			if o.colored(e) {
-				colors = defaultPalette
-			}
+			colors := o.palette(e)
 			var buf bytes.Buffer
 			n := 0
 			for ev := range s.events() {

@@ -145,14 +145,11 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 	defer stop()
 	src.next, src.session = next, s
 
-	enc := &jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY, colors: noColors}
+	enc := &jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY, colors: o.palette(e)}
 	if o.compact {
 		enc.indent = -1
 	} else if o.tab {
 		enc.indent = 1
-	}
-	if o.colored(e) {
-		enc.colors = defaultPalette
 	}
 	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join || o.raw0, exitStatus: o.exitStatus}
 	switch {

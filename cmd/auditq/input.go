@@ -34,6 +34,14 @@ func (in *inputFlags) colored(e *env) bool {
 	return !in.mono && (in.color || e.stdoutTTY && !e.noColor)
 }
 
+// palette is the colours for JSON output: gojq's, or noColors.
+func (in *inputFlags) palette(e *env) *palette {
+	if in.colored(e) {
+		return defaultPalette
+	}
+	return noColors
+}
+
 // addFilterFlags registers the filters. query keeps -n for jq's --null-input,
 // so there the namespace filter is --namespace only.
 func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
@@ -251,11 +259,7 @@ func (s *session) mergeByTime(sources []iter.Seq2[*auditlog.Event, error], yield
 				s.report(err)
 			case s.matcher.Match(ev):
 				c.ev = ev
-				t := ev.StageTimestamp()
-				if t.IsZero() {
-					t = ev.RequestReceivedTimestamp()
-				}
-				c.at = t.UnixNano()
+				c.at = query.EventTime(ev).UnixNano()
 				return true
 			}
 		}
