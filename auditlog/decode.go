@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -36,18 +37,72 @@ type decoder struct {
 
 	itemsOff int  // offset of the "items" array of an EventList, or -1
 	topArray bool // the document is a JSON array
+
+	noBodies bool // WithoutBodies: requestObject and responseObject are not kept
+	jumped   bool // bodies were stepped over by bodyJump
 }
 
 // decodeEvent decodes the document data into ev. The returned decoder tells
-// whether the document was a list (see isList).
-func decodeEvent(ev *Event, data []byte) (decoder, error) {
-	d := decoder{data: data, ev: ev, itemsOff: -1}
+// whether the document was a list (see isList). With noBodies, the bodies are
+// stepped over when the line has kube-apiserver's shape; a line on which that
+// goes wrong is decoded again in full, so that its result and errors are the
+// full decoder's.
+func decodeEvent(ev *Event, data []byte, noBodies bool) (decoder, error) {
+	d := decoder{data: data, ev: ev, itemsOff: -1, noBodies: noBodies}
 	ev.reset(data)
-	if err := d.topLevel(); err != nil {
+	err := d.topLevel()
+	if err != nil && d.jumped {
+		d = decoder{data: data, ev: ev, itemsOff: -1}
+		ev.reset(data)
+		err = d.topLevel()
+	}
+	if err != nil {
 		return d, err
 	}
 	ev.timestampsFromLegacy()
+	if noBodies {
+		ev.requestObject, ev.responseObject = nil, nil
+	}
 	return d, nil
+}
+
+// bodyTail starts the members kube-apiserver writes after the bodies.
+var bodyTail = []byte(`,"requestReceivedTimestamp":`)
+
+// bodyJump steps over the bodies without reading them. kube-apiserver writes
+// requestObject and responseObject after every other field but the two
+// timestamps and the annotations, so the last `,"requestReceivedTimestamp":`
+// of the line ends them. The jump is taken only when the value at d.pos is an
+// object and the byte before that key closes one; the rest of the line must
+// then decode as the members that close the event, else decodeEvent starts
+// over with the full decoder. What is not checked is the inside of the bodies.
+func (d *decoder) bodyJump() bool {
+	if d.depth != 1 || d.pos >= len(d.data) || d.data[d.pos] != '{' {
+		return false
+	}
+	t := lastIndex(d.data, bodyTail)
+	if t <= d.pos || d.data[t-1] != '}' {
+		return false
+	}
+	d.pos, d.jumped = t, true
+	return true
+}
+
+// lastIndex is bytes.LastIndex for a needle found near the end of the line:
+// it tests the needle only where its last byte occurs.
+func lastIndex(s, needle []byte) int {
+	last := needle[len(needle)-1]
+	for end := len(s); end >= len(needle); {
+		i := bytes.LastIndexByte(s[:end], last)
+		if i < len(needle)-1 {
+			return -1
+		}
+		if start := i + 1 - len(needle); bytes.Equal(s[start:i+1], needle) {
+			return start
+		}
+		end = i
+	}
+	return -1
 }
 
 func (e *Event) reset(raw []byte) {
@@ -153,8 +208,14 @@ func (d *decoder) eventObject() error {
 		case "responseStatus":
 			return d.responseStatus()
 		case "requestObject":
+			if d.noBodies && d.bodyJump() {
+				return nil
+			}
 			return d.rawValue(&e.requestObject)
 		case "responseObject":
+			if d.noBodies && d.bodyJump() {
+				return nil
+			}
 			return d.rawValue(&e.responseObject)
 		case "requestReceivedTimestamp":
 			return d.microTime(&e.requestReceived, "requestReceivedTimestamp")

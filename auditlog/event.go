@@ -235,7 +235,7 @@ func (e *Event) Clone() *Event {
 	}
 	raw := append([]byte(nil), e.raw...)
 	// The bytes were decoded once already; decoding the copy cannot fail.
-	if _, err := decodeEvent(c, raw); err != nil {
+	if _, err := decodeEvent(c, raw, false); err != nil {
 		panic("auditlog: Clone: re-decoding a decoded event failed: " + err.Error())
 	}
 	c.pos = e.pos

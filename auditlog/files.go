@@ -212,63 +212,19 @@ func looksLikeAuditLog(name string) bool {
 
 // ReadFiles returns a single-use iterator over the events of the files that
 // Expand(paths) lists, file after file. Each event's Pos().File is its path.
+// Files are decompressed and decoded by WithConcurrency goroutines (all cores
+// by default); events come in file order, as a sequential read gives them.
 //
 // Errors are yielded as they happen and reading goes on: a path that cannot be
 // opened or expanded, a bad line, a broken compressed stream (which ends only that
 // file). When ctx is cancelled, the iterator yields ctx.Err() and stops.
-// The lifetime rules of Reader.Next apply to each event.
+// An event and its views are valid until the iteration continues.
 func ReadFiles(ctx context.Context, paths []string, opts ...Option) iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
-		files, errs := Expand(paths)
-		for _, err := range errs {
-			if !yield(nil, fileError(err)) {
+		for r := range ScanFiles[struct{}](ctx, paths, nil, opts...) {
+			if !yield(r.Event, r.Err) {
 				return
 			}
-		}
-		rd, err := NewReader(eofReader{}, opts...)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		defer rd.Close()
-		done := ctx.Done()
-		for _, path := range files {
-			if done != nil && ctx.Err() != nil {
-				yield(nil, ctx.Err())
-				return
-			}
-			if !readFile(ctx, rd, path, yield) {
-				return
-			}
-		}
-	}
-}
-
-// readFile yields the events of one file; it reports false when iteration must stop.
-func readFile(ctx context.Context, rd *Reader, path string, yield func(*Event, error) bool) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return yield(nil, fileError(err))
-	}
-	defer f.Close()
-	rd.cfg.name = path
-	rd.Reset(f)
-	done := ctx.Done()
-	for n := 0; ; n++ {
-		if done != nil && n&255 == 0 {
-			select {
-			case <-done:
-				yield(nil, ctx.Err())
-				return false
-			default:
-			}
-		}
-		ev, err := rd.Next()
-		if err == io.EOF {
-			return true
-		}
-		if !yield(ev, err) {
-			return false
 		}
 	}
 }

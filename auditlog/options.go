@@ -25,10 +25,13 @@ type config struct {
 	maxLineSize   int
 	maxZstdWindow uint64
 	progress      *atomic.Int64
+	concurrency   int  // 0: GOMAXPROCS
+	noBodies      bool // WithoutBodies
+	chunkSize     int  // parallel reading: target size of a chunk (tests make it small)
 }
 
 func defaultConfig() config {
-	return config{maxLineSize: DefaultMaxLineSize, maxZstdWindow: DefaultMaxZstdWindow}
+	return config{maxLineSize: DefaultMaxLineSize, maxZstdWindow: DefaultMaxZstdWindow, chunkSize: defaultChunkSize}
 }
 
 // Option configures a Reader. Options are checked when the Reader is made, and
@@ -83,4 +86,26 @@ func (c countingReader) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
 	c.n.Add(int64(k))
 	return k, err
+}
+
+// WithConcurrency sets how many goroutines ScanFiles, ScanReader and ReadFiles
+// use to decompress and decode: 0 (the default) means runtime.GOMAXPROCS(0),
+// 1 reads sequentially on the caller's goroutine. A Reader is always sequential.
+func WithConcurrency(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("auditlog: WithConcurrency(%d): must be 0 (all cores) or more", n)
+		}
+		c.concurrency = n
+		return nil
+	}
+}
+
+// WithoutBodies leaves requestObject and responseObject unread, for callers that
+// need only the metadata (a summary, a filter): RequestObject and ResponseObject
+// return nil. On lines in kube-apiserver's own key order the bodies, most of a
+// line's bytes, are stepped over without being scanned, so a body damaged in
+// place (not cut short) is not reported; use the default to check every byte.
+func WithoutBodies() Option {
+	return func(c *config) error { c.noBodies = true; return nil }
 }

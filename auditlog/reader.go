@@ -54,6 +54,10 @@ type Reader struct {
 	pending []record // the rest of a line after a cut-short event
 	list    listState
 	ev      Event
+	evp     *Event // where events are decoded: &ev, or a parallel chunk's slot
+	// midStream: buf is a chunk of whole lines that more of the stream follows
+	// (parallel reading), so a value left open at its end was cut short.
+	midStream bool
 }
 
 // record is one framed JSON document with the position of its first byte.
@@ -89,6 +93,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		}
 	}
 	rd := &Reader{cfg: cfg}
+	rd.evp = &rd.ev
 	rd.Reset(r)
 	return rd, nil
 }
@@ -227,7 +232,7 @@ var cutMarker = []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/`)
 // decodeRecord decodes one record into rd.ev. It returns (nil, nil) when the
 // record started a list, whose items Next then returns.
 func (rd *Reader) decodeRecord(rec record) (*Event, error) {
-	d, err := decodeEvent(&rd.ev, rec.data)
+	d, err := decodeEvent(rd.evp, rec.data, rd.cfg.noBodies)
 	de, _ := err.(*decodeError) // the decoder's only error type
 	if de != nil && de.incomplete && rec.fresh && rec.nl {
 		// A line that leaves a value open: pretty-printed JSON, or an event cut
@@ -258,8 +263,8 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 		}
 		return nil, rd.errAt(rec, de.off, de.err)
 	}
-	rd.ev.pos = Position{File: rd.cfg.name, Line: rec.line, Offset: rec.off}
-	return &rd.ev, nil
+	rd.evp.pos = Position{File: rd.cfg.name, Line: rec.line, Offset: rec.off}
+	return rd.evp, nil
 }
 
 // truncated reports input that ends inside the value at rec.data[off:]: the
@@ -270,6 +275,9 @@ func (rd *Reader) truncated(rec record, off int) error {
 		rd.readErr = nil
 		p := rd.errAt(rec, off, nil)
 		return rd.fatal(p.Line, p.Offset, fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed)))
+	}
+	if rd.midStream {
+		return rd.errAt(rec, off, ErrIncomplete)
 	}
 	return rd.errAt(rec, off, fmt.Errorf("%w (the file may still be being written)", ErrTruncated))
 }
@@ -292,7 +300,7 @@ func (d *decoder) isList() bool {
 // is done.
 func (rd *Reader) nextItem() (*Event, error) {
 	l := &rd.list
-	d := decoder{data: l.rec.data, pos: l.pos, ev: &rd.ev, itemsOff: -1}
+	d := decoder{data: l.rec.data, pos: l.pos, ev: rd.evp, itemsOff: -1}
 	d.ws()
 	if d.pos < len(d.data) && d.data[d.pos] == ']' && l.first {
 		l.active = false
@@ -331,7 +339,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 	l.at, l.atOff = itemRec, start
 	itemRec.data = item
 
-	id, err := decodeEvent(&rd.ev, item)
+	id, err := decodeEvent(rd.evp, item, rd.cfg.noBodies)
 	if err == nil && id.itemsOff >= 0 {
 		err = &decodeError{off: 0, err: ErrNotEvent}
 	}
@@ -339,8 +347,8 @@ func (rd *Reader) nextItem() (*Event, error) {
 		de := err.(*decodeError)
 		return nil, rd.errAt(itemRec, de.off, de.err)
 	}
-	rd.ev.pos = Position{File: rd.cfg.name, Line: itemRec.line, Offset: itemRec.off}
-	return &rd.ev, nil
+	rd.evp.pos = Position{File: rd.cfg.name, Line: itemRec.line, Offset: itemRec.off}
+	return rd.evp, nil
 }
 
 // subRecord returns the position of rec.data[off:] as a record.
@@ -452,7 +460,9 @@ func (rd *Reader) continueRecord(firstEnd int) (record, error) {
 		// A line starting a new object ends an object record (the next event
 		// after one cut short); arrays list one object per line.
 		newDoc := len(next) > 0 && (next[0] == '[' || next[0] == '{' && !inArray)
-		if err != nil || newDoc {
+		// A parallel chunk ends where the next line starts an object.
+		chunkEnd := !nl && len(next) == 0 && rd.midStream && !inArray
+		if err != nil || newDoc || chunkEnd {
 			// Not a multi-line document: the first line alone is an event cut short.
 			first := record{data: rd.buf[rd.r : rd.r+firstEnd], off: startOff, line: startLine}
 			rd.consume(firstEnd, true)

@@ -48,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		maxSize := fs.Int("maxsize", 0, "rotate at this many MB (0: one file, no rotation)")
 		compress := fs.Bool("compress", true, "gzip rotated backups")
 		policy := fs.String("policy", "", "audit policy file (default: fixture.DefaultPolicy)")
+		managed := fs.Bool("managedfields", false, "give objects realistic metadata.managedFields")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
@@ -55,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "bench gen: -dir is required")
 			return 2
 		}
-		cfg := fixture.Config{Seed: *seed, Requests: *requests}
+		cfg := fixture.Config{Seed: *seed, Requests: *requests, ManagedFields: *managed}
 		if *policy != "" {
 			b, err := os.ReadFile(*policy)
 			if err != nil {

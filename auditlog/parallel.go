@@ -1,0 +1,576 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"iter"
+	"os"
+	"runtime"
+	"sync"
+)
+
+// Parallel reading. Each input is read by one goroutine that decompresses it
+// and cuts the stream into chunks of whole lines; workers decode the chunks
+// (and run the caller's WorkFunc on each event); the caller's goroutine takes
+// the chunks back in input order. Several inputs are read at once, so rotated
+// backups decompress concurrently. Memory is bounded by the chunks in flight:
+// at most chunksPerInput for each of the inputs open at once.
+
+const (
+	defaultChunkSize = 1 << 20
+	// A chunk may grow to chunkSpan times its size to reach a line boundary
+	// where a new object starts. An input without one that near (a huge
+	// pretty-printed EventList, a line of many MB) is read on sequentially.
+	chunkSpan      = 8
+	chunksPerInput = 3
+)
+
+// WorkFunc is called on a worker goroutine for each event, concurrently with
+// other calls, before the event is delivered. It may keep the event or read
+// its views only during the call, and may fill out, a slot delivered with the
+// event. Returning false drops the event: it is not delivered.
+//
+// The slots of type T are reused: out holds what an earlier event left in it
+// (so buffers in it can be reused without allocating); overwrite what matters.
+type WorkFunc[T any] func(ev *Event, out *T) bool
+
+// Result is one event, with its WorkFunc slot, or one error, in input order.
+// Event and Out are valid until the iteration continues.
+type Result[T any] struct {
+	Event *Event
+	Out   *T
+	Err   error
+}
+
+// ScanFiles reads the files that Expand(paths) lists, as ReadFiles does, with
+// WithConcurrency goroutines, calling work (if not nil) on each event in a
+// worker. Results come in input order, exactly as a sequential read would
+// give them, errors included. Stopping the iteration early, or cancelling ctx
+// (which yields ctx.Err()), stops every goroutine before ScanFiles returns.
+func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+	return func(yield func(Result[T]) bool) {
+		files, errs := Expand(paths)
+		for _, err := range errs {
+			if !yield(Result[T]{Err: fileError(err)}) {
+				return
+			}
+		}
+		srcs := make([]source, len(files))
+		for i, f := range files {
+			srcs[i] = fileSource(f)
+		}
+		scan(ctx, srcs, work, opts, yield)
+	}
+}
+
+// ScanReader is ScanFiles for one stream, such as standard input.
+func ScanReader[T any](ctx context.Context, r io.Reader, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+	return func(yield func(Result[T]) bool) {
+		src := source{open: func() (io.Reader, func(), error) { return r, func() {}, nil }}
+		scan(ctx, []source{src}, work, opts, yield)
+	}
+}
+
+// source is one input: a file, or a stream already open.
+type source struct {
+	name string
+	open func() (io.Reader, func(), error)
+}
+
+func fileSource(path string) source {
+	return source{name: path, open: func() (io.Reader, func(), error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func() { f.Close() }, nil
+	}}
+}
+
+func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			yield(Result[T]{Err: err})
+			return
+		}
+	}
+	n := cfg.concurrency
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	if n == 1 {
+		scanSequential(ctx, srcs, work, cfg, yield)
+		return
+	}
+	p := newPipeline(ctx, cfg, work, n)
+	defer p.stop()
+	go p.launch(srcs)
+	for in := range p.inputs {
+		p.current = in
+		if !p.deliver(in, func(r Result[T]) bool {
+			ok := yield(r)
+			p.halted = !ok
+			return ok
+		}) {
+			break
+		}
+	}
+	if !p.halted && ctx.Err() != nil {
+		yield(Result[T]{Err: ctx.Err()})
+	}
+}
+
+// scanSequential is the pipeline's work on the caller's goroutine alone.
+func scanSequential[T any](ctx context.Context, srcs []source, work WorkFunc[T], cfg config, yield func(Result[T]) bool) {
+	rd := &Reader{cfg: cfg}
+	rd.evp = &rd.ev
+	defer rd.Close()
+	var out T
+	done := ctx.Done()
+	for _, src := range srcs {
+		r, closeFn, err := src.open()
+		if err != nil {
+			if !yield(Result[T]{Err: fileError(err)}) {
+				return
+			}
+			continue
+		}
+		rd.cfg.name = src.name
+		rd.done = false
+		rd.Reset(r)
+		for k := 0; ; k++ {
+			if done != nil && k&255 == 0 && ctx.Err() != nil {
+				closeFn()
+				yield(Result[T]{Err: ctx.Err()})
+				return
+			}
+			ev, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if !yield(Result[T]{Err: err}) {
+					closeFn()
+					return
+				}
+				continue
+			}
+			if work != nil && !work(ev, &out) {
+				continue
+			}
+			if !yield(Result[T]{Event: ev, Out: &out}) {
+				closeFn()
+				return
+			}
+		}
+		closeFn()
+	}
+}
+
+// chunk is a run of whole lines of one input and, once a worker is done with
+// it, its events and errors.
+type chunk[T any] struct {
+	buf        []byte // storage of data, kept when the chunk is reused
+	data       []byte
+	off        int64 // stream offset of data[0]
+	line       int   // lines before data[0]
+	last       bool  // nothing of the input follows
+	readErr    error // the error that ended the input after data (last only)
+	compressed bool
+	name       string
+	ready      bool // needs no worker: an error, or rest
+
+	// rest, when set, is the input from data on, to be read sequentially by
+	// the caller's goroutine (no boundary to cut at was found).
+	rest   *Reader
+	closer func()
+
+	events []Event
+	outs   []T
+	items  []item
+	done   chan struct{}
+}
+
+// item is an event (an index into events and outs) or an error.
+type item struct {
+	ev  int
+	err error
+}
+
+// input is one source being read: its chunks, in order.
+type input[T any] struct {
+	name   string
+	chunks chan *chunk[T]
+}
+
+type pipeline[T any] struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	cfg    config
+	work   WorkFunc[T]
+
+	inputs  chan *input[T] // in input order, at most `open` ahead of the caller
+	current *input[T]      // the input being delivered
+	halted  bool           // the caller stopped the iteration
+	jobs   chan *chunk[T]
+	free   chan *chunk[T]
+	wg     sync.WaitGroup
+}
+
+func newPipeline[T any](ctx context.Context, cfg config, work WorkFunc[T], workers int) *pipeline[T] {
+	p := &pipeline[T]{cfg: cfg, work: work}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	open := workers + 1 // inputs read at once: one more than cores keeps them busy
+	p.inputs = make(chan *input[T], open-1)
+	p.jobs = make(chan *chunk[T], open*chunksPerInput)
+	p.free = make(chan *chunk[T], (open+1)*chunksPerInput)
+	for range workers {
+		p.wg.Add(1)
+		go p.worker()
+	}
+	return p
+}
+
+// stop ends every goroutine and waits for them.
+func (p *pipeline[T]) stop() {
+	p.cancel()
+	drain := func(in *input[T]) {
+		for c := range in.chunks {
+			if c.rest != nil {
+				c.rest.Close()
+				c.closer()
+			}
+		}
+	}
+	if p.current != nil {
+		drain(p.current)
+	}
+	for in := range p.inputs { // unblock the launcher and the readers
+		drain(in)
+	}
+	p.wg.Wait()
+}
+
+// launch starts a reader for each source, in order; the channel's capacity
+// bounds how many are open at once.
+func (p *pipeline[T]) launch(srcs []source) {
+	defer close(p.inputs)
+	for _, src := range srcs {
+		in := &input[T]{name: src.name, chunks: make(chan *chunk[T], chunksPerInput)}
+		select {
+		case p.inputs <- in:
+		case <-p.ctx.Done():
+			return
+		}
+		p.wg.Add(1)
+		go p.read(src, in)
+	}
+}
+
+func (p *pipeline[T]) getChunk() *chunk[T] {
+	select {
+	case c := <-p.free:
+		return c
+	default:
+		return &chunk[T]{done: make(chan struct{}, 1)}
+	}
+}
+
+func (p *pipeline[T]) putChunk(c *chunk[T]) {
+	c.rest, c.closer, c.readErr, c.ready = nil, nil, nil, false
+	c.items = c.items[:0]
+	c.data = nil
+	if cap(c.buf) > 2*p.cfg.chunkSize {
+		c.buf = nil // an outsized chunk is not kept
+	}
+	select {
+	case p.free <- c:
+	default:
+	}
+}
+
+// send passes c to the caller (in order) and, unless it is read sequentially,
+// to the workers.
+func (p *pipeline[T]) send(in *input[T], c *chunk[T]) bool {
+	select {
+	case in.chunks <- c:
+	case <-p.ctx.Done():
+		return false
+	}
+	if c.ready {
+		c.done <- struct{}{}
+		return true
+	}
+	select {
+	case p.jobs <- c:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
+// read decompresses one source and cuts it into chunks at line boundaries
+// where a new object starts, so that every chunk decodes on its own.
+func (p *pipeline[T]) read(src source, in *input[T]) {
+	defer p.wg.Done()
+	defer close(in.chunks)
+	r, closeFn, err := src.open()
+	if err != nil {
+		c := p.getChunk()
+		c.items, c.ready = append(c.items[:0], item{ev: -1, err: fileError(err)}), true
+		p.send(in, c)
+		return
+	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			closeFn()
+		}
+	}()
+	cfg := p.cfg
+	cfg.name = src.name
+	rd := &Reader{cfg: cfg}
+	rd.evp = &rd.ev
+	rd.Reset(r)
+	defer rd.Close()
+	if rd.startErr != nil {
+		c := p.getChunk()
+		_, err := rd.nextRecord()
+		c.items, c.ready = append(c.items[:0], item{ev: -1, err: err}), true
+		p.send(in, c)
+		return
+	}
+	var (
+		carry   []byte // the start of a line not yet cut off
+		off     int64
+		line    int
+		readErr error
+		eof     bool
+	)
+	for !eof {
+		c := p.getChunk()
+		size := p.cfg.chunkSize
+		buf := c.buf[:0]
+		if cap(buf) < size+len(carry) {
+			buf = make([]byte, 0, size+len(carry))
+		}
+		buf = append(buf, carry...)
+		searched := max(len(carry)-1, 0)
+		cut := 0
+		for {
+			if len(buf) == cap(buf) {
+				if len(buf) >= chunkSpan*size {
+					break
+				}
+				nb := make([]byte, len(buf), 2*cap(buf))
+				copy(nb, buf)
+				buf = nb
+			}
+			n, err := rd.in.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err != nil {
+				eof = true
+				if err != io.EOF {
+					readErr = err
+				}
+				break
+			}
+			if len(buf) >= size {
+				if cut = cutPoint(buf, searched); cut > 0 {
+					break
+				}
+				searched = max(len(buf)-1, 0)
+			}
+		}
+		c.buf, c.data, c.off, c.line, c.compressed, c.name, c.last = buf, buf, off, line, rd.compressed, src.name, eof
+		if eof {
+			c.readErr = readErr
+			p.send(in, c)
+			return
+		}
+		if cut == 0 {
+			// No boundary within chunkSpan*size: the caller reads the rest in order.
+			restCfg := cfg
+			restCfg.progress = nil // the source is already counted
+			rest := &Reader{cfg: restCfg}
+			rest.evp = &rest.ev
+			rest.Reset(io.MultiReader(bytes.NewReader(buf), rd.in))
+			rest.base, rest.line, rest.bomDone, rest.started = off, line, off != 0, off != 0
+			rest.compressed = rd.compressed
+			c.data, c.rest, c.closer, c.ready = nil, rest, closeFn, true
+			// rd's decompressor now belongs to rest.
+			rest.zd, rd.zd = rd.zd, nil
+			handedOff = p.send(in, c)
+			return
+		}
+		carry = append(carry[:0], buf[cut:]...)
+		c.data = buf[:cut:cut]
+		off += int64(cut)
+		line += bytes.Count(c.data, []byte{'\n'})
+		if !p.send(in, c) {
+			return
+		}
+	}
+}
+
+// cutPoint returns the length of the longest prefix of b that ends with a
+// newline after a line ending in '}' and before a line starting with '{' (a
+// boundary between two events, in any format the Reader accepts), or 0. The
+// first `from` bytes were searched before.
+func cutPoint(b []byte, from int) int {
+	end := len(b) - 1 // the byte after a newline must be present
+	for end > from {
+		i := bytes.LastIndexByte(b[from:end], '\n')
+		if i < 0 {
+			return 0
+		}
+		i += from
+		if b[i+1] == '{' && endsObject(b[:i]) {
+			return i + 1
+		}
+		end = i
+	}
+	return 0
+}
+
+func endsObject(b []byte) bool {
+	for i := len(b) - 1; i >= 0; i-- {
+		switch b[i] {
+		case '\r', ' ', '\t':
+			continue
+		case '}':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+// worker decodes chunks.
+func (p *pipeline[T]) worker() {
+	defer p.wg.Done()
+	rd := &Reader{cfg: p.cfg}
+	for {
+		select {
+		case c := <-p.jobs:
+			p.decode(rd, c)
+			c.done <- struct{}{}
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// decode reads the events of c into its slots, exactly as a sequential Reader
+// reads the same bytes at the same position.
+func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
+	rd.resetChunk(c.name, c.data, c.off, c.line, c.last, c.readErr, c.compressed)
+	c.items = c.items[:0]
+	k := 0
+	for {
+		if k == len(c.events) {
+			c.events = append(c.events, Event{})
+			var zero T
+			c.outs = append(c.outs, zero)
+		}
+		rd.evp = &c.events[k]
+		ev, err := rd.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			c.items = append(c.items, item{ev: -1, err: err})
+			continue
+		}
+		if p.work != nil && !p.work(ev, &c.outs[k]) {
+			continue
+		}
+		c.items = append(c.items, item{ev: k})
+		k++
+	}
+}
+
+// deliver yields the results of one input in order, and reports whether to go on.
+func (p *pipeline[T]) deliver(in *input[T], yield func(Result[T]) bool) bool {
+	fatal := false
+	for c := range in.chunks {
+		select {
+		case <-c.done:
+		case <-p.ctx.Done():
+			return false
+		}
+		if c.rest != nil {
+			ok := fatal || p.deliverRest(c, yield)
+			c.rest.Close()
+			c.closer()
+			p.putChunk(c)
+			if !ok {
+				return false
+			}
+			continue
+		}
+		for _, it := range c.items {
+			if fatal {
+				break // a sequential Reader stops at a fatal error
+			}
+			r := Result[T]{Err: it.err}
+			if it.err == nil {
+				r.Event, r.Out = &c.events[it.ev], &c.outs[it.ev]
+			} else if pe, ok := it.err.(*ParseError); ok && pe.Fatal {
+				fatal = true
+			}
+			if !yield(r) {
+				return false
+			}
+		}
+		c.items = c.items[:0]
+		p.putChunk(c)
+	}
+	return p.ctx.Err() == nil
+}
+
+// deliverRest reads an input's remainder on the caller's goroutine.
+func (p *pipeline[T]) deliverRest(c *chunk[T], yield func(Result[T]) bool) bool {
+	rd := c.rest
+	if len(c.outs) == 0 {
+		var zero T
+		c.outs = append(c.outs, zero)
+	}
+	for k := 0; ; k++ {
+		if k&255 == 0 && p.ctx.Err() != nil {
+			return false
+		}
+		ev, err := rd.Next()
+		if err == io.EOF {
+			return true
+		}
+		if err == nil && p.work != nil && !p.work(ev, &c.outs[0]) {
+			continue
+		}
+		r := Result[T]{Event: ev, Out: &c.outs[0], Err: err}
+		if err != nil {
+			r.Event, r.Out = nil, nil
+		}
+		if !yield(r) {
+			return false
+		}
+	}
+}
+
+// resetChunk makes rd read data, whole lines at stream offset off after line
+// lines, in place: no copy, no reads. A stream that goes on after data
+// (!last) makes a value left open at the end an event cut short, not one
+// still being written.
+func (rd *Reader) resetChunk(name string, data []byte, off int64, line int, last bool, readErr error, compressed bool) {
+	rd.cfg.name = name
+	rd.buf = data[:len(data):len(data)]
+	rd.r, rd.w, rd.base, rd.line = 0, len(data), off, line
+	rd.eof, rd.readErr = readErr == nil, readErr
+	rd.skipping, rd.done, rd.startErr = false, false, nil
+	rd.bomDone, rd.started = off != 0, off != 0
+	rd.pending, rd.list = rd.pending[:0], listState{}
+	rd.compressed, rd.midStream = compressed, !last
+	rd.in = eofReader{}
+}
