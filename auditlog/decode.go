@@ -40,6 +40,7 @@ type decoder struct {
 
 	noBodies bool // WithoutBodies: requestObject and responseObject are not kept
 	jumped   bool // bodies were stepped over by bodyJump
+	members  bool // WithRawFields: record the top-level members
 }
 
 // decodeEvent decodes the document data into ev. The returned decoder tells
@@ -47,12 +48,12 @@ type decoder struct {
 // stepped over when the line has kube-apiserver's shape; a line on which that
 // goes wrong is decoded again in full, so that its result and errors are the
 // full decoder's.
-func decodeEvent(ev *Event, data []byte, noBodies bool) (decoder, error) {
-	d := decoder{data: data, ev: ev, itemsOff: -1, noBodies: noBodies}
+func decodeEvent(ev *Event, data []byte, noBodies, members bool) (decoder, error) {
+	d := decoder{data: data, ev: ev, itemsOff: -1, noBodies: noBodies, members: members}
 	ev.reset(data)
 	err := d.topLevel()
 	if err != nil && d.jumped {
-		d = decoder{data: data, ev: ev, itemsOff: -1}
+		d = decoder{data: data, ev: ev, itemsOff: -1, members: members}
 		ev.reset(data)
 		err = d.topLevel()
 	}
@@ -106,12 +107,12 @@ func lastIndex(s, needle []byte) int {
 }
 
 func (e *Event) reset(raw []byte) {
-	groups, ips, extra, values, annots, scratch := e.groupsBuf[:0], e.ipsBuf[:0], e.extraBuf[:0], e.valuesBuf[:0], e.annotsBuf[:0], e.scratch[:0]
+	groups, ips, extra, values, annots, scratch, members := e.groupsBuf[:0], e.ipsBuf[:0], e.extraBuf[:0], e.valuesBuf[:0], e.annotsBuf[:0], e.scratch[:0], e.members[:0]
 	if groups == nil {
 		groups, ips, values = make([][]byte, 0, 8), make([][]byte, 0, 4), make([][]byte, 0, 4)
 		extra, annots = make([]Extra, 0, 4), make([]Annotation, 0, 8)
 	}
-	*e = Event{raw: raw, groupsBuf: groups, ipsBuf: ips, extraBuf: extra, valuesBuf: values, annotsBuf: annots, scratch: scratch}
+	*e = Event{raw: raw, groupsBuf: groups, ipsBuf: ips, extraBuf: extra, valuesBuf: values, annotsBuf: annots, scratch: scratch, members: members}
 }
 
 // timestampsFromLegacy applies upstream's v1alpha1/v1beta1 conversion
@@ -165,79 +166,114 @@ func (d *decoder) topLevel() error {
 func (d *decoder) eventObject() error {
 	e := d.ev
 	return d.object(func(key []byte) error {
-		switch string(key) {
-		case "kind":
-			return d.str(&e.kind, "kind")
-		case "apiVersion":
-			return d.str(&e.apiVersion, "apiVersion")
-		case "level":
-			return d.str(&e.level, "level")
-		case "auditID":
-			return d.str(&e.auditID, "auditID")
-		case "stage":
-			return d.str(&e.stage, "stage")
-		case "requestURI":
-			return d.str(&e.requestURI, "requestURI")
-		case "verb":
-			return d.str(&e.verb, "verb")
-		case "userAgent":
-			return d.str(&e.userAgent, "userAgent")
-		case "user":
-			if d.null() {
-				return nil
-			}
-			return d.userInfo(&e.user, &userFields)
-		case "impersonatedUser":
-			if d.null() {
-				e.hasImpersonated = false
-				e.impersonated = UserInfo{}
-				return nil
-			}
-			if !d.isObject() {
-				return d.typeMismatch("impersonatedUser", "object")
-			}
-			if !e.hasImpersonated {
-				e.hasImpersonated = true
-				e.impersonated = UserInfo{}
-			}
-			return d.userInfo(&e.impersonated, &impersonatedFields)
-		case "sourceIPs":
-			return d.strList(&e.sourceIPs, &e.ipsBuf, "sourceIPs")
-		case "objectRef":
-			return d.objectRef()
-		case "responseStatus":
-			return d.responseStatus()
-		case "requestObject":
-			if d.noBodies && d.bodyJump() {
-				return nil
-			}
-			return d.rawValue(&e.requestObject)
-		case "responseObject":
-			if d.noBodies && d.bodyJump() {
-				return nil
-			}
-			return d.rawValue(&e.responseObject)
-		case "requestReceivedTimestamp":
-			return d.microTime(&e.requestReceived, "requestReceivedTimestamp")
-		case "stageTimestamp":
-			return d.microTime(&e.stageTime, "stageTimestamp")
-		case "annotations":
-			return d.annotations()
-		case "authenticationMetadata":
-			return d.typedRaw(&e.authnMetadata, "authenticationMetadata", checkAuthnMetadata)
-		case "timestamp": // v1alpha1/v1beta1
-			return d.legacyTime(&e.legacyTimestamp)
-		case "metadata": // v1alpha1/v1beta1: only creationTimestamp matters
-			return d.legacyMetadata()
-		case "items": // EventList
-			if d.pos < len(d.data) && d.data[d.pos] == '[' {
-				d.itemsOff = d.pos
-			}
-			return d.skip()
-		default:
-			return d.skip()
+		if !d.members {
+			return d.eventMember(key)
 		}
+		start, jumped := d.pos, d.jumped
+		if err := d.eventMember(key); err != nil {
+			return err
+		}
+		if d.jumped == jumped { // a jump spans more than one member
+			e.members = append(e.members, member{key, d.data[start:d.pos:d.pos]})
+		}
+		e.membersDone = true
+		return nil
 	})
+}
+
+// scanMembers records the top-level members of e.raw, for RawField on an
+// event decoded without WithRawFields.
+func (e *Event) scanMembers() {
+	e.members, e.membersDone = e.members[:0], true
+	d := decoder{data: e.raw, ev: e, itemsOff: -1}
+	d.ws()
+	if !d.isObject() {
+		return
+	}
+	d.object(func(key []byte) error {
+		start := d.pos
+		if err := d.skip(); err != nil {
+			return err
+		}
+		e.members = append(e.members, member{key, d.data[start:d.pos:d.pos]})
+		return nil
+	})
+}
+
+func (d *decoder) eventMember(key []byte) error {
+	e := d.ev
+	switch string(key) {
+	case "kind":
+		return d.str(&e.kind, "kind")
+	case "apiVersion":
+		return d.str(&e.apiVersion, "apiVersion")
+	case "level":
+		return d.str(&e.level, "level")
+	case "auditID":
+		return d.str(&e.auditID, "auditID")
+	case "stage":
+		return d.str(&e.stage, "stage")
+	case "requestURI":
+		return d.str(&e.requestURI, "requestURI")
+	case "verb":
+		return d.str(&e.verb, "verb")
+	case "userAgent":
+		return d.str(&e.userAgent, "userAgent")
+	case "user":
+		if d.null() {
+			return nil
+		}
+		return d.userInfo(&e.user, &userFields)
+	case "impersonatedUser":
+		if d.null() {
+			e.hasImpersonated = false
+			e.impersonated = UserInfo{}
+			return nil
+		}
+		if !d.isObject() {
+			return d.typeMismatch("impersonatedUser", "object")
+		}
+		if !e.hasImpersonated {
+			e.hasImpersonated = true
+			e.impersonated = UserInfo{}
+		}
+		return d.userInfo(&e.impersonated, &impersonatedFields)
+	case "sourceIPs":
+		return d.strList(&e.sourceIPs, &e.ipsBuf, "sourceIPs")
+	case "objectRef":
+		return d.objectRef()
+	case "responseStatus":
+		return d.responseStatus()
+	case "requestObject":
+		if d.noBodies && d.bodyJump() {
+			return nil
+		}
+		return d.rawValue(&e.requestObject)
+	case "responseObject":
+		if d.noBodies && d.bodyJump() {
+			return nil
+		}
+		return d.rawValue(&e.responseObject)
+	case "requestReceivedTimestamp":
+		return d.microTime(&e.requestReceived, "requestReceivedTimestamp")
+	case "stageTimestamp":
+		return d.microTime(&e.stageTime, "stageTimestamp")
+	case "annotations":
+		return d.annotations()
+	case "authenticationMetadata":
+		return d.typedRaw(&e.authnMetadata, "authenticationMetadata", checkAuthnMetadata)
+	case "timestamp": // v1alpha1/v1beta1
+		return d.legacyTime(&e.legacyTimestamp)
+	case "metadata": // v1alpha1/v1beta1: only creationTimestamp matters
+		return d.legacyMetadata()
+	case "items": // EventList
+		if d.pos < len(d.data) && d.data[d.pos] == '[' {
+			d.itemsOff = d.pos
+		}
+		return d.skip()
+	default:
+		return d.skip()
+	}
 }
 
 // userFieldNames are constant so that no field path is built unless it is reported.

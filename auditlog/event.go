@@ -51,7 +51,13 @@ type Event struct {
 	extraBuf  []Extra
 	valuesBuf [][]byte
 	annotsBuf []Annotation
+	members     []member // the top-level members, in order
+	membersDone bool     // members is filled in
 }
+
+// member is a top-level member of the event's object: its key (decoded) and
+// the raw JSON of its value.
+type member struct{ key, value []byte }
 
 // Position locates an event or an error in its input. Line and Offset count the
 // decompressed stream, so they match `zcat -f FILE | sed -n LINEp`.
@@ -226,6 +232,23 @@ func (e *Event) Annotation(key string) ([]byte, bool) {
 	return nil, false
 }
 
+// RawField returns the raw JSON of the value of the event's top-level member
+// key (the last one, if the key is repeated), and whether there is one: a view,
+// with the lifetime of the event's other views. A Reader made WithRawFields
+// records the members as it decodes; otherwise the first call finds them.
+// With WithoutBodies, the bodies (requestObject, responseObject) may be missing.
+func (e *Event) RawField(key string) ([]byte, bool) {
+	if !e.membersDone {
+		e.scanMembers()
+	}
+	for i := len(e.members) - 1; i >= 0; i-- {
+		if string(e.members[i].key) == key {
+			return e.members[i].value, true
+		}
+	}
+	return nil, false
+}
+
 // Clone returns a copy of the event that owns its bytes and stays valid after the
 // Reader moves on.
 func (e *Event) Clone() *Event {
@@ -235,7 +258,7 @@ func (e *Event) Clone() *Event {
 	}
 	raw := append([]byte(nil), e.raw...)
 	// The bytes were decoded once already; decoding the copy cannot fail.
-	if _, err := decodeEvent(c, raw, false); err != nil {
+	if _, err := decodeEvent(c, raw, false, false); err != nil {
 		panic("auditlog: Clone: re-decoding a decoded event failed: " + err.Error())
 	}
 	c.pos = e.pos

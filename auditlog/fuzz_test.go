@@ -192,7 +192,7 @@ func FuzzDecodeDifferential(f *testing.F) {
 		var want auditv1.Event
 		wantErr := json.Unmarshal(line, &want)
 		var e Event
-		_, gotErr := decodeEvent(&e, line, false)
+		_, gotErr := decodeEvent(&e, line, false, false)
 		if (wantErr == nil) != (gotErr == nil) {
 			t.Fatalf("encoding/json error %v, this package %v, for %q", wantErr, gotErr, line)
 		}

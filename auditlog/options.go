@@ -28,6 +28,8 @@ type config struct {
 	concurrency   int  // 0: GOMAXPROCS
 	noBodies      bool // WithoutBodies
 	chunkSize     int  // parallel reading: target size of a chunk (tests make it small)
+	literals      *literalSet
+	rawFields     bool
 }
 
 func defaultConfig() config {
@@ -108,4 +110,30 @@ func WithConcurrency(n int) Option {
 // place (not cut short) is not reported; use the default to check every byte.
 func WithoutBodies() Option {
 	return func(c *config) error { c.noBodies = true; return nil }
+}
+
+// WithLiterals is a prefilter for callers that keep only events holding one of
+// lits in a string value (an auditID, a name): the parallel pipeline then
+// decodes only chunks of the input where one of them, spelled plainly or with
+// JSON escapes, may occur, and skips the rest unread, ripgrep-style. Events
+// without a literal may still be delivered; the caller filters as before.
+// The first and last chunk of each input are always decoded, so a file in
+// the wrong format or cut short is still reported, but a malformed line in a
+// skipped chunk is not. The sequential path (WithConcurrency(1)) reads all.
+func WithLiterals(lits ...string) Option {
+	return func(c *config) error {
+		if len(lits) == 0 {
+			c.literals = nil
+			return nil
+		}
+		c.literals = newLiteralSet(lits)
+		return nil
+	}
+}
+
+// WithRawFields makes the Reader note where each top-level member of an event
+// is as it decodes, so that Event.RawField costs nothing. Without it, RawField
+// finds them on its first call.
+func WithRawFields() Option {
+	return func(c *config) error { c.rawFields = true; return nil }
 }

@@ -137,7 +137,9 @@ func scanSequential[T any](ctx context.Context, srcs []source, work WorkFunc[T],
 			}
 			continue
 		}
-		rd.cfg.name = src.name
+		if src.name != "" {
+			rd.cfg.name = src.name
+		}
 		rd.done = false
 		rd.Reset(r)
 		for k := 0; ; k++ {
@@ -214,9 +216,9 @@ type pipeline[T any] struct {
 	inputs  chan *input[T] // in input order, at most `open` ahead of the caller
 	current *input[T]      // the input being delivered
 	halted  bool           // the caller stopped the iteration
-	jobs   chan *chunk[T]
-	free   chan *chunk[T]
-	wg     sync.WaitGroup
+	jobs    chan *chunk[T]
+	free    chan *chunk[T]
+	wg      sync.WaitGroup
 }
 
 func newPipeline[T any](ctx context.Context, cfg config, work WorkFunc[T], workers int) *pipeline[T] {
@@ -330,7 +332,9 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 		}
 	}()
 	cfg := p.cfg
-	cfg.name = src.name
+	if src.name != "" {
+		cfg.name = src.name
+	}
 	rd := &Reader{cfg: cfg}
 	rd.evp = &rd.ev
 	rd.Reset(r)
@@ -384,7 +388,7 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 				searched = max(len(buf)-1, 0)
 			}
 		}
-		c.buf, c.data, c.off, c.line, c.compressed, c.name, c.last = buf, buf, off, line, rd.compressed, src.name, eof
+		c.buf, c.data, c.off, c.line, c.compressed, c.name, c.last = buf, buf, off, line, rd.compressed, cfg.name, eof
 		if eof {
 			c.readErr = readErr
 			p.send(in, c)
@@ -466,8 +470,11 @@ func (p *pipeline[T]) worker() {
 // decode reads the events of c into its slots, exactly as a sequential Reader
 // reads the same bytes at the same position.
 func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
-	rd.resetChunk(c.name, c.data, c.off, c.line, c.last, c.readErr, c.compressed)
 	c.items = c.items[:0]
+	if ls := p.cfg.literals; ls != nil && c.off != 0 && !c.last && !ls.mayContain(c.data) {
+		return // the caller keeps only events with a literal; none is here
+	}
+	rd.resetChunk(c.name, c.data, c.off, c.line, c.last, c.readErr, c.compressed)
 	k := 0
 	for {
 		if k == len(c.events) {

@@ -54,7 +54,7 @@ func hostileStream() string {
 		case 3:
 			b.WriteString(`{"kind":"EventList","items":[` + ev(id) + "," + ev(id+"b") + "]}\n")
 		case 4:
-			b.WriteString(pretty(`{"kind":"EventList","items":[` + ev(id) + "," + ev(id+"b") + "]}") + "\n")
+			b.WriteString(pretty(`{"kind":"EventList","items":[`+ev(id)+","+ev(id+"b")+"]}") + "\n")
 		case 5:
 			b.WriteString(`{"kind":"Event","auditID":"` + id + `","responseStatus":{"code":"200"}}` + "\n")
 		case 6:
@@ -181,6 +181,7 @@ func TestParallelStop(t *testing.T) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var last error
 	n = 0
 	for r := range ScanFiles[struct{}](ctx, []string{path}, nil, withChunkSize(2048)) {

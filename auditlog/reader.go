@@ -232,7 +232,7 @@ var cutMarker = []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/`)
 // decodeRecord decodes one record into rd.ev. It returns (nil, nil) when the
 // record started a list, whose items Next then returns.
 func (rd *Reader) decodeRecord(rec record) (*Event, error) {
-	d, err := decodeEvent(rd.evp, rec.data, rd.cfg.noBodies)
+	d, err := decodeEvent(rd.evp, rec.data, rd.cfg.noBodies, rd.cfg.rawFields)
 	de, _ := err.(*decodeError) // the decoder's only error type
 	if de != nil && de.incomplete && rec.fresh && rec.nl {
 		// A line that leaves a value open: pretty-printed JSON, or an event cut
@@ -339,7 +339,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 	l.at, l.atOff = itemRec, start
 	itemRec.data = item
 
-	id, err := decodeEvent(rd.evp, item, rd.cfg.noBodies)
+	id, err := decodeEvent(rd.evp, item, rd.cfg.noBodies, rd.cfg.rawFields)
 	if err == nil && id.itemsOff >= 0 {
 		err = &decodeError{off: 0, err: ErrNotEvent}
 	}

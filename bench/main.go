@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		seed := fs.Uint64("seed", 1, "random seed")
 		maxSize := fs.Int("maxsize", 0, "rotate at this many MB (0: one file, no rotation)")
 		compress := fs.Bool("compress", true, "gzip rotated backups")
-		policy := fs.String("policy", "", "audit policy file (default: fixture.DefaultPolicy)")
+		policy := fs.String("policy", "", "audit policy file, or \"bench\" for fixture.BenchPolicy (default: fixture.DefaultPolicy)")
 		managed := fs.Bool("managedfields", false, "give objects realistic metadata.managedFields")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
@@ -57,7 +57,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cfg := fixture.Config{Seed: *seed, Requests: *requests, ManagedFields: *managed}
-		if *policy != "" {
+		if *policy == "bench" {
+			cfg.Policy = fixture.BenchPolicy
+		} else if *policy != "" {
 			b, err := os.ReadFile(*policy)
 			if err != nil {
 				fmt.Fprintln(stderr, "bench:", err)

@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -215,6 +216,57 @@ func (m *Matcher) Resolve(newest time.Time) {
 	m.relative = false
 }
 
+// maxLiterals bounds the prefilter: searching for more literals than this
+// costs more than decoding.
+const maxLiterals = 8
+
+// Literals returns strings of which every matching event holds at least one
+// as a string value (an auditID, a name, a username), for a prefilter such as
+// auditlog.WithLiterals; nil when the filters give none that help.
+func (m *Matcher) Literals() []string {
+	exact := func(vs []string) []string {
+		if len(vs) == 0 || len(vs) > maxLiterals {
+			return nil
+		}
+		for _, v := range vs {
+			if v == "" || strings.Contains(v, "*") {
+				return nil
+			}
+		}
+		return vs
+	}
+	if m.empty {
+		return nil
+	}
+	if len(m.ids) > 0 && len(m.ids) <= maxLiterals {
+		ids := make([]string, 0, len(m.ids))
+		for id := range m.ids {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if l := exact(m.names); l != nil {
+		return l
+	}
+	if len(m.groups)+len(m.sas) == 0 {
+		if l := exact(m.users); l != nil {
+			return l
+		}
+	}
+	if len(m.groups)+len(m.users) == 0 && len(m.sas) > 0 && len(m.sas) <= maxLiterals {
+		var l []string
+		for _, sa := range m.sas {
+			if sa.namespace == "" || sa.name == "" || strings.Contains(sa.namespace+sa.name, "*") {
+				return nil
+			}
+			l = append(l, saPrefix+sa.namespace+":"+sa.name)
+		}
+		return l
+	}
+	return nil
+}
+
 // MatchesAll reports whether the matcher lets every event through.
 func (m *Matcher) MatchesAll() bool { return m.empty }
 
@@ -228,7 +280,7 @@ func (m *Matcher) matchID(id []byte) bool {
 }
 
 // Match reports whether ev passes every filter. Before Resolve, relative time
-// bounds are not applied.
+// bounds are not applied. After it, Match is safe for concurrent use.
 func (m *Matcher) Match(ev *auditlog.Event) bool {
 	if m.empty {
 		return true

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -38,7 +39,23 @@ type Config struct {
 type Program struct {
 	code *gojq.Code
 	vars []any
+
+	keys       []string // the top-level keys of the input the program reads
+	keysKnown  bool     // false: it may read the whole input
+	sequential bool     // it reads other inputs, or prints in its own order
 }
+
+// Keys returns the top-level keys of its input that the program reads, and
+// true; or nil and false when it may read the input as a whole (`.`, keys,
+// `..`, a function of the input...). ValueOf(ev, keys) is then all it needs.
+func (p *Program) Keys() ([]string, bool) { return p.keys, p.keysKnown }
+
+// Sequential reports whether the program must see the inputs one at a time in
+// order: it calls input, inputs, input_filename, input_line_number, debug or
+// stderr. Other programs may run on many inputs at once.
+func (p *Program) Sequential() bool { return p.sequential }
+
+var orderedFuncs = regexp.MustCompile(`\b(inputs?|input_filename|input_line_number|debug|stderr)\b`)
 
 // CompileError is a jq program that does not parse or compile.
 type CompileError struct {
@@ -94,7 +111,9 @@ func Compile(expr string, cfg Config) (*Program, error) {
 	if err != nil {
 		return nil, &CompileError{expr, err}
 	}
-	return &Program{code: code, vars: values}, nil
+	keys, known := inputKeys(q)
+	return &Program{code: code, vars: values, keys: keys, keysKnown: known,
+		sequential: orderedFuncs.MatchString(q.String())}, nil
 }
 
 // Run runs the program on v and returns its results; an error result is a
@@ -108,6 +127,56 @@ func (p *Program) Run(ctx context.Context, v any) gojq.Iter {
 // results print as gojq prints them.
 func Value(ev *auditlog.Event) (any, error) {
 	return decodeJSON(ev.Raw())
+}
+
+// ValueOf is Value for a program that reads only keys (see Program.Keys): a
+// map of those of the event's top-level members, decoded as Value decodes
+// them, without decoding the rest.
+func ValueOf(ev *auditlog.Event, keys []string) (any, error) {
+	m := make(map[string]any, len(keys))
+	for _, k := range keys {
+		raw, ok := ev.RawField(k)
+		if !ok {
+			continue
+		}
+		v, err := decodeScalar(raw)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// decodeScalar is decodeJSON with a fast path for the values most keys hold:
+// a string without escapes, a literal, a number.
+func decodeScalar(raw []byte) (any, error) {
+	switch {
+	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+		body := raw[1 : len(raw)-1]
+		if bytes.IndexByte(body, '\\') < 0 && bytes.IndexByte(body, '"') < 0 && utf8.Valid(body) && !hasControl(body) {
+			return string(body), nil
+		}
+	case string(raw) == "null":
+		return nil, nil
+	case string(raw) == "true":
+		return true, nil
+	case string(raw) == "false":
+		return false, nil
+	}
+	if v, ok := fastValue(raw); ok {
+		return v, nil
+	}
+	return decodeJSON(raw)
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseJSON decodes one JSON value as the gojq command does (for --argjson).
@@ -160,4 +229,118 @@ func decodeStd(data []byte) (any, error) {
 		return nil, fmt.Errorf("want one JSON value, found %d", len(values))
 	}
 	return values[0], nil
+}
+
+// fastValue decodes the common shape of a small audit value (objects, arrays,
+// strings without escapes, numbers, literals) without sonic's per-call cost.
+// It reports false for anything else, which decodeJSON then decodes. Values
+// come from the auditlog decoder, which has checked their syntax.
+func fastValue(raw []byte) (any, bool) {
+	d := fastDecoder{data: raw}
+	v, ok := d.value(0)
+	if !ok || d.pos != len(raw) {
+		return nil, false
+	}
+	return v, true
+}
+
+type fastDecoder struct {
+	data []byte
+	pos  int
+}
+
+func (d *fastDecoder) value(depth int) (any, bool) {
+	if d.pos >= len(d.data) || depth > 32 {
+		return nil, false
+	}
+	switch c := d.data[d.pos]; {
+	case c == '"':
+		s, ok := d.str()
+		return s, ok
+	case c == '{':
+		d.pos++
+		m := map[string]any{}
+		if d.pos < len(d.data) && d.data[d.pos] == '}' {
+			d.pos++
+			return m, true
+		}
+		for {
+			if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+				return nil, false
+			}
+			k, ok := d.str()
+			if !ok || d.pos >= len(d.data) || d.data[d.pos] != ':' {
+				return nil, false
+			}
+			d.pos++
+			v, ok := d.value(depth + 1)
+			if !ok || d.pos >= len(d.data) {
+				return nil, false
+			}
+			m[k] = v
+			switch d.data[d.pos] {
+			case ',':
+				d.pos++
+			case '}':
+				d.pos++
+				return m, true
+			default:
+				return nil, false
+			}
+		}
+	case c == '[':
+		d.pos++
+		a := []any{}
+		if d.pos < len(d.data) && d.data[d.pos] == ']' {
+			d.pos++
+			return a, true
+		}
+		for {
+			v, ok := d.value(depth + 1)
+			if !ok || d.pos >= len(d.data) {
+				return nil, false
+			}
+			a = append(a, v)
+			switch d.data[d.pos] {
+			case ',':
+				d.pos++
+			case ']':
+				d.pos++
+				return a, true
+			default:
+				return nil, false
+			}
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		start := d.pos
+		for d.pos < len(d.data) && strings.IndexByte("+-.eE0123456789", d.data[d.pos]) >= 0 {
+			d.pos++
+		}
+		return json.Number(d.data[start:d.pos]), true
+	}
+	for _, lit := range [...]struct {
+		s string
+		v any
+	}{{"null", nil}, {"true", true}, {"false", false}} {
+		if bytes.HasPrefix(d.data[d.pos:], []byte(lit.s)) {
+			d.pos += len(lit.s)
+			return lit.v, true
+		}
+	}
+	return nil, false
+}
+
+// str reads a string without escapes, control bytes or invalid UTF-8.
+func (d *fastDecoder) str() (string, bool) {
+	body := d.data[d.pos+1:]
+	end := bytes.IndexByte(body, '"')
+	if end < 0 {
+		return "", false
+	}
+	body = body[:end]
+	if bytes.IndexByte(body, '\\') >= 0 || hasControl(body) || !utf8.Valid(body) {
+		return "", false
+	}
+	d.pos += end + 2
+	return string(body), true
 }

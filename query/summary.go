@@ -3,7 +3,9 @@ package query
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/hex"
+	"hash/maphash"
 	"math"
 	"math/bits"
 	"slices"
@@ -188,15 +190,22 @@ func (s *Summarizer) Add(ev *auditlog.Event) {
 		s.to = end.UnixNano()
 	}
 
-	flags, first := s.reqs.lookup(ev.AuditID())
+	id := ev.AuditID()
+	var key [16]byte
+	var flags uint8
+	first := true
+	if len(id) > 0 { // an event without an ID is a request of its own
+		key = requestKey(id)
+		flags, first = s.reqs.lookup(key)
+	}
 	ref := ev.ObjectRef()
 	user := ev.User()
 	if first {
 		s.requests++
 		s.addRequest(ev, ref, user, start)
 	}
-	if st := ev.ResponseStatus(); st != nil && *flags&seenCode == 0 {
-		*flags |= seenCode
+	if st := ev.ResponseStatus(); st != nil && flags&seenCode == 0 {
+		flags |= seenCode
 		code := st.Code
 		var buf [12]byte
 		s.codes.add(strconv.AppendInt(buf[:0], int64(code), 10))
@@ -212,11 +221,15 @@ func (s *Summarizer) Add(ev *auditlog.Event) {
 			s.addSensitive(indexOf("unauthenticated"), ev, ref, user)
 		}
 	}
-	if d, ok := ev.Annotation("authorization.k8s.io/decision"); ok && string(d) == "forbid" && *flags&seenDenial == 0 {
-		*flags |= seenDenial
+	if d, ok := ev.Annotation("authorization.k8s.io/decision"); ok && string(d) == "forbid" && flags&seenDenial == 0 {
+		flags |= seenDenial
 		s.denialTotal++
 		reason, _ := ev.Annotation("authorization.k8s.io/reason")
 		s.denials.add(s.activityKey(ev, ref, user, 0, reason))
+	}
+	if len(id) > 0 {
+		stage := string(ev.Stage())
+		s.reqs.update(key, flags, stage == "ResponseComplete" || stage == "Panic")
 	}
 	if string(ev.Stage()) == "ResponseComplete" && !received.IsZero() && !stage.IsZero() && !longRunning(ev.Verb(), ref) {
 		if d := stage.Sub(received); d >= 0 {
@@ -361,7 +374,7 @@ func (s *Summarizer) activityKey(ev *auditlog.Event, ref *auditlog.ObjectRef, us
 		b.Write(f)
 	}
 	b.WriteByte(0)
-	b.WriteString(strconv.Itoa(int(code)))
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(code), 10))
 	return b.Bytes()
 }
 
@@ -423,6 +436,7 @@ func (s *Summarizer) Summary() *Summary {
 	for _, c := range append([]*counter{s.users, s.sas, s.resources, s.nonResource, s.namespaces, s.agents, s.ips, s.failures, s.denials}, s.sensitive...) {
 		sum.Approximate = sum.Approximate || c.pruned
 	}
+	sum.Approximate = sum.Approximate || s.reqs.evicted
 	sum.Timeline = s.timeline()
 	return sum
 }
@@ -524,41 +538,80 @@ func (c *counter) top(n int) []Count {
 	return rows
 }
 
-// requestSet remembers the auditIDs seen, with a few flags each. UUIDs (what
-// kube-apiserver writes) are kept as 16 bytes.
+// requestSet remembers the requests seen, with a few flags each, in memory
+// bounded by the requests in flight rather than by the log: a request is
+// forgotten at its last stage (ResponseComplete or Panic), after which only a
+// bounded window of recently completed IDs is kept, to recognise an event
+// written twice. Keys are 16 bytes: the UUID kube-apiserver writes, or a
+// 128-bit hash of any other ID.
 type requestSet struct {
-	uuids map[[16]byte]*uint8
-	other map[string]*uint8
-	empty uint8
+	open    [2]map[[16]byte]uint8 // current and previous generation
+	done    [2]map[[16]byte]uint8
+	evicted bool // a request still open was forgotten: counts may be approximate
 }
 
-// lookup returns the flags of id and whether id was new. An empty ID is a new
-// request every time.
-func (r *requestSet) lookup(id []byte) (*uint8, bool) {
-	if len(id) == 0 {
-		r.empty = 0
-		return &r.empty, true
-	}
+const (
+	maxOpenRequests = 1 << 19 // per generation
+	maxDoneRequests = 1 << 16
+)
+
+var idSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func requestKey(id []byte) [16]byte {
 	if u, ok := parseUUID(id); ok {
-		if r.uuids == nil {
-			r.uuids = map[[16]byte]*uint8{}
+		return u
+	}
+	var k [16]byte
+	binary.LittleEndian.PutUint64(k[:8], maphash.Bytes(idSeeds[0], id))
+	binary.LittleEndian.PutUint64(k[8:], maphash.Bytes(idSeeds[1], id))
+	k[6] |= 0x80 // not a version-4 UUID's form, so never equal to a parsed one
+	k[6] &^= 0x40
+	return k
+}
+
+// lookup returns the flags of the request with this key and whether the event
+// is the request's first.
+func (r *requestSet) lookup(key [16]byte) (flags uint8, first bool) {
+	for _, gen := range [...]map[[16]byte]uint8{r.open[0], r.open[1], r.done[0], r.done[1]} {
+		if f, ok := gen[key]; ok {
+			return f, false
 		}
-		if p := r.uuids[u]; p != nil {
-			return p, false
+	}
+	return 0, true
+}
+
+// update records the flags of a request; last says it has ended.
+func (r *requestSet) update(key [16]byte, flags uint8, last bool) {
+	if r.open[0] == nil {
+		for i := range 2 {
+			r.open[i], r.done[i] = map[[16]byte]uint8{}, map[[16]byte]uint8{}
 		}
-		p := new(uint8)
-		r.uuids[u] = p
-		return p, true
 	}
-	if r.other == nil {
-		r.other = map[string]*uint8{}
+	if last {
+		delete(r.open[0], key)
+		delete(r.open[1], key)
+		put(&r.done, key, flags, maxDoneRequests)
+		return
 	}
-	if p := r.other[string(id)]; p != nil {
-		return p, false
+	if _, ok := r.open[1][key]; ok {
+		r.open[1][key] = flags
+		return
 	}
-	p := new(uint8)
-	r.other[string(bytes.Clone(id))] = p
-	return p, true
+	if put(&r.open, key, flags, maxOpenRequests) {
+		r.evicted = true
+	}
+}
+
+// put stores key in the current generation, first retiring the previous one
+// when the current is full; it reports whether entries were dropped.
+func put(gens *[2]map[[16]byte]uint8, key [16]byte, flags uint8, limit int) (dropped bool) {
+	if _, ok := gens[0][key]; !ok && len(gens[0]) >= limit {
+		dropped = len(gens[1]) > 0
+		clear(gens[1])
+		gens[0], gens[1] = gens[1], gens[0]
+	}
+	gens[0][key] = flags
+	return dropped
 }
 
 // parseUUID reads the canonical 36-byte lower-case form only, so that two

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/itchyny/gojq"
@@ -141,17 +142,13 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 	if err != nil {
 		return err
 	}
-	next, stop := iter.Pull(s.events())
-	defer stop()
-	src.next, src.session = next, s
-
-	enc := &jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY, colors: o.palette(e)}
+	enc := jsonEncoder{indent: o.indent, tab: o.tab, terminal: e.stdoutTTY, colors: o.palette(e)}
 	if o.compact {
 		enc.indent = -1
 	} else if o.tab {
 		enc.indent = 1
 	}
-	r := &queryRun{s: s, enc: enc, raw: o.raw || o.join || o.raw0, exitStatus: o.exitStatus}
+	r := &queryRun{s: s, prog: prog, enc: enc, raw: o.raw || o.join || o.raw0}
 	switch {
 	case o.raw0:
 		r.sep = []byte{0}
@@ -159,23 +156,30 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 		r.sep = []byte{'\n'}
 	}
 
-	switch {
-	case o.nullInput:
-		r.runOne(prog, nil)
-	case o.slurp:
-		all := []any{}
-		for v := range src.values() {
-			all = append(all, v)
-		}
-		r.runOne(prog, all)
-	default:
-		for v := range src.values() {
-			if r.runOne(prog, v); r.halted || s.writeErr != nil {
-				break
+	if !o.nullInput && !o.slurp && !prog.Sequential() {
+		r.runParallel()
+	} else {
+		next, stop := iter.Pull(s.events())
+		src.next, src.session = next, s
+		res := &eventResult{}
+		switch {
+		case o.nullInput:
+			r.emit(r.evaluate(nil, res))
+		case o.slurp:
+			all := []any{}
+			for v := range src.values() {
+				all = append(all, v)
+			}
+			r.emit(r.evaluate(all, res))
+		default:
+			for v := range src.values() {
+				if r.emit(r.evaluate(v, res)); r.halted || s.writeErr != nil {
+					break
+				}
 			}
 		}
+		stop()
 	}
-	stop()
 
 	err = s.finish("the results of the other events were printed")
 	var ee *exitError
@@ -210,53 +214,119 @@ func looksLikeNamespace(s string) bool {
 // queryRun prints a program's results as the gojq command does.
 type queryRun struct {
 	s                   *session
-	enc                 *jsonEncoder
+	prog                *query.Program
+	enc                 jsonEncoder // copied for each result
 	raw                 bool
 	sep                 []byte // after each value: newline, NUL (--raw-output0) or none (-j)
-	exitStatus          bool
 	anyValue, lastFalsy bool
 	runtimeErrors       int
 	halted              bool
 	haltCode            int
-	buf                 bytes.Buffer
 }
 
-func (r *queryRun) runOne(prog *query.Program, v any) {
-	it := prog.Run(r.s.ctx, v)
+// eventResult is what the program gave for one input: its output, printed,
+// then the error or halt that ended it.
+type eventResult struct {
+	out            bytes.Buffer
+	err            error // a runtime error in the query, or an event that did not decode
+	badInput       bool  // err is a problem with the input
+	halt           *gojq.HaltError
+	any, lastFalsy bool
+	enc            jsonEncoder
+}
+
+// runParallel runs the program on the events on every core: workers decode
+// each event (only the keys the program reads) and run the compiled program,
+// which is safe to share; results are printed in input order.
+func (r *queryRun) runParallel() {
+	keys, known := r.prog.Keys()
+	var opts []auditlog.Option
+	if known {
+		opts = append(opts, auditlog.WithRawFields())
+		if !slices.Contains(keys, "requestObject") && !slices.Contains(keys, "responseObject") {
+			opts = append(opts, auditlog.WithoutBodies())
+		}
+	}
+	work := func(ev *auditlog.Event, res *eventResult) bool {
+		var v any
+		var err error
+		if known {
+			v, err = query.ValueOf(ev, keys)
+		} else {
+			v, err = query.Value(ev)
+		}
+		if err != nil {
+			pos := ev.Pos()
+			res.reset()
+			res.err = &auditlog.ParseError{File: pos.File, Line: pos.Line, Offset: pos.Offset, Err: err}
+			res.badInput = true
+			return true
+		}
+		r.evaluate(v, res)
+		return true
+	}
+	for _, res := range scanEvents(r.s, work, opts...) {
+		if r.emit(res); r.halted || r.s.writeErr != nil {
+			return
+		}
+	}
+}
+
+func (res *eventResult) reset() {
+	res.out.Reset()
+	res.err, res.badInput, res.halt, res.any, res.lastFalsy = nil, false, nil, false, false
+}
+
+// evaluate runs the program on v into res. It prints nothing, so workers may
+// call it concurrently, each with its own res.
+func (r *queryRun) evaluate(v any, res *eventResult) *eventResult {
+	res.reset()
+	res.enc = r.enc
+	it := r.prog.Run(r.s.ctx, v)
 	for {
 		out, ok := it.Next()
 		if !ok {
-			return
+			return res
 		}
 		if err, isErr := out.(error); isErr {
 			var halt *gojq.HaltError
 			if errors.As(err, &halt) {
-				r.halt(halt)
-				return
-			}
-			r.runtimeErrors++
-			r.s.printError(err) // a query error, not a problem with the input
-			return
-		}
-		r.buf.Reset()
-		if str, isStr := out.(string); isStr && r.raw {
-			if r.enc.terminal {
-				r.buf.Write(escapeForTerminal([]byte(str)))
+				res.halt = halt
 			} else {
-				r.buf.WriteString(str)
+				res.err = err
 			}
-		} else if err := r.enc.encode(&r.buf, out); err != nil {
-			r.runtimeErrors++
-			r.s.printError(err)
-			return
+			return res
 		}
-		r.buf.Write(r.sep)
-		r.s.write(r.buf.Bytes())
-		r.anyValue = true
-		r.lastFalsy = out == nil || out == false
-		if r.s.writeErr != nil {
-			return
+		if str, isStr := out.(string); isStr && r.raw {
+			if res.enc.terminal {
+				res.out.Write(escapeForTerminal([]byte(str)))
+			} else {
+				res.out.WriteString(str)
+			}
+		} else if err := res.enc.encode(&res.out, out); err != nil {
+			res.err = err
+			return res
 		}
+		res.out.Write(r.sep)
+		res.any = true
+		res.lastFalsy = out == nil || out == false
+	}
+}
+
+// emit prints one input's result, in input order.
+func (r *queryRun) emit(res *eventResult) {
+	r.s.write(res.out.Bytes())
+	if res.any {
+		r.anyValue, r.lastFalsy = true, res.lastFalsy
+	}
+	switch {
+	case res.err != nil && res.badInput:
+		r.s.report(res.err)
+	case res.err != nil:
+		r.runtimeErrors++
+		r.s.printError(res.err) // a query error, not a problem with the input
+	case res.halt != nil:
+		r.halt(res.halt)
 	}
 }
 

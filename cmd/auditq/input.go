@@ -171,103 +171,109 @@ func (s *session) close() {
 // events yields the events that pass the filters, in input order: standard
 // input first, then the files; with --merge, interleaved by time. Problems are
 // reported on stderr as they are met. Iteration stops early on interrupt or
-// when output fails.
-func (s *session) events() iter.Seq[*auditlog.Event] {
+// when output fails. Each event is valid until the iteration continues.
+func (s *session) events(opts ...auditlog.Option) iter.Seq[*auditlog.Event] {
 	return func(yield func(*auditlog.Event) bool) {
-		s.startProgress()
-		defer s.stopProgress()
-		sources := s.sources()
-		if s.merge && len(sources) > 1 {
-			s.mergeByTime(sources, yield)
-			return
-		}
-		for _, src := range sources {
-			if !s.drain(src, yield) {
+		for ev := range scanEvents[struct{}](s, nil, opts...) {
+			if !yield(ev) {
 				return
 			}
 		}
 	}
 }
 
-// sources are the event streams: standard input, then the files, all as one
-// stream, or, to be merged, one per argument.
-func (s *session) sources() []iter.Seq2[*auditlog.Event, error] {
-	var sources []iter.Seq2[*auditlog.Event, error]
-	if s.stdin != nil {
-		sources = append(sources, func(yield func(*auditlog.Event, error) bool) {
-			rd, err := auditlog.NewReader(s.stdin, auditlog.WithName("<stdin>"))
-			if err != nil {
-				yield(nil, err)
+// scanEvents is events with work: the filters and then work run on worker
+// goroutines, concurrently (work must be safe for that), and each event comes
+// with the slot work filled in for it. work may be nil.
+func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.Option) iter.Seq2[*auditlog.Event, *T] {
+	return func(yield func(*auditlog.Event, *T) bool) {
+		s.startProgress()
+		defer s.stopProgress()
+		filtered := func(ev *auditlog.Event, out *T) bool {
+			return s.matcher.Match(ev) && (work == nil || work(ev, out))
+		}
+		if s.progress != nil {
+			opts = append(opts, auditlog.WithProgress(&s.progress.done))
+		}
+		if lits := s.matcher.Literals(); lits != nil {
+			opts = append(opts, auditlog.WithLiterals(lits...))
+		}
+		sources := sources(s, filtered, opts)
+		if s.merge && len(sources) > 1 {
+			mergeByTime(s, sources, yield)
+			return
+		}
+		for _, src := range sources {
+			if !drain(s, src, yield) {
 				return
 			}
-			defer rd.Close()
-			for ev, err := range rd.All() {
-				if !yield(ev, err) {
-					return
-				}
-			}
-		})
+		}
 	}
-	var opts []auditlog.Option
-	if s.progress != nil {
-		opts = append(opts, auditlog.WithProgress(&s.progress.done))
+}
+
+// sources are the result streams: standard input, then the files, all as one
+// stream, or, to be merged, one per argument.
+func sources[T any](s *session, work auditlog.WorkFunc[T], opts []auditlog.Option) []iter.Seq[auditlog.Result[T]] {
+	var srcs []iter.Seq[auditlog.Result[T]]
+	if s.stdin != nil {
+		srcs = append(srcs, auditlog.ScanReader(s.ctx, s.stdin, work, append(opts, auditlog.WithName("<stdin>"))...))
 	}
 	switch {
 	case len(s.paths) == 0:
 	case s.merge:
 		for _, p := range s.paths {
-			sources = append(sources, auditlog.ReadFiles(s.ctx, []string{p}, opts...))
+			srcs = append(srcs, auditlog.ScanFiles(s.ctx, []string{p}, work, opts...))
 		}
 	default:
-		sources = append(sources, auditlog.ReadFiles(s.ctx, s.paths, opts...))
+		srcs = append(srcs, auditlog.ScanFiles(s.ctx, s.paths, work, opts...))
 	}
-	return sources
+	return srcs
 }
 
 // cursor is the next matching event of one merged input. Its event stays
-// valid until the cursor advances, since each input has its own Reader.
-type cursor struct {
-	next func() (*auditlog.Event, error, bool)
+// valid until the cursor advances, since each input has its own pipeline.
+type cursor[T any] struct {
+	next func() (auditlog.Result[T], bool)
 	stop func()
-	ev   *auditlog.Event
+	r    auditlog.Result[T]
 	at   int64 // stageTimestamp (else requestReceivedTimestamp), unix ns
 }
 
 // mergeByTime yields the events of the sources oldest first: a k-way merge,
 // each source kept in its own order (audit logs are nearly, not strictly,
 // in time order). Ties go to the earlier source.
-func (s *session) mergeByTime(sources []iter.Seq2[*auditlog.Event, error], yield func(*auditlog.Event) bool) {
-	cursors := make([]*cursor, 0, len(sources))
+func mergeByTime[T any](s *session, sources []iter.Seq[auditlog.Result[T]], yield func(*auditlog.Event, *T) bool) {
+	cursors := make([]*cursor[T], 0, len(sources))
 	defer func() {
 		for _, c := range cursors {
 			c.stop()
 		}
 	}()
 	stopped := false
-	advance := func(c *cursor) bool {
+	advance := func(c *cursor[T]) bool {
 		for {
-			ev, err, ok := c.next()
+			r, ok := c.next()
 			switch {
 			case !ok:
 				return false
-			case err != nil:
-				if errors.Is(err, context.Canceled) {
+			case r.Err != nil:
+				if errors.Is(r.Err, context.Canceled) {
 					s.report(errors.New("interrupted"))
 					stopped = true
 					return false
 				}
-				s.report(err)
-			case s.matcher.Match(ev):
-				c.ev = ev
-				c.at = query.EventTime(ev).UnixNano()
+				s.report(r.Err)
+			default:
+				c.r = r
+				c.at = query.EventTime(r.Event).UnixNano()
 				return true
 			}
 		}
 	}
-	var live []*cursor
+	var live []*cursor[T]
 	for _, src := range sources {
-		next, stop := iter.Pull2(src)
-		c := &cursor{next: next, stop: stop}
+		next, stop := iter.Pull(src)
+		c := &cursor[T]{next: next, stop: stop}
 		cursors = append(cursors, c)
 		if advance(c) {
 			live = append(live, c)
@@ -284,7 +290,7 @@ func (s *session) mergeByTime(sources []iter.Seq2[*auditlog.Event, error], yield
 			}
 		}
 		c := live[first]
-		if !yield(c.ev) {
+		if !yield(c.r.Event, c.r.Out) {
 			return
 		}
 		if !advance(c) {
@@ -296,20 +302,22 @@ func (s *session) mergeByTime(sources []iter.Seq2[*auditlog.Event, error], yield
 	}
 }
 
-func (s *session) drain(events iter.Seq2[*auditlog.Event, error], yield func(*auditlog.Event) bool) bool {
-	for ev, err := range events {
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
+// drain yields the events of one stream and reports its errors; it reports
+// false when iteration must stop.
+func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*auditlog.Event, *T) bool) bool {
+	for r := range results {
+		if r.Err != nil {
+			if errors.Is(r.Err, context.Canceled) {
 				s.report(errors.New("interrupted"))
 				return false
 			}
-			s.report(err)
+			s.report(r.Err)
 			continue
 		}
 		if s.writeErr != nil {
 			return false
 		}
-		if s.matcher.Match(ev) && !yield(ev) {
+		if !yield(r.Event, r.Out) {
 			return false
 		}
 	}

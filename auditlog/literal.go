@@ -1,0 +1,102 @@
+package auditlog
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// literalSet finds the chunks that may hold one of some strings as (part of)
+// a JSON string value, in any spelling: plainly, or with a character written
+// as an escape (`\u0061` for "a", `\/` for "/").
+type literalSet struct {
+	lits     [][]byte
+	runes    map[rune]bool // the characters of the literals
+	short    [256]bool     // escape letters (n, t, /, "...) that stand for one of them
+	astral   bool          // a character beyond U+FFFF, escaped as a surrogate pair
+	hasShort bool
+	any      bool // U+FFFD: any invalid UTF-8 decodes to it, so every chunk may match
+}
+
+func newLiteralSet(lits []string) *literalSet {
+	ls := &literalSet{runes: map[rune]bool{}}
+	shortOf := map[rune]byte{'"': '"', '\\': '\\', '/': '/', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
+	for _, l := range lits {
+		ls.lits = append(ls.lits, []byte(l))
+		for _, r := range l {
+			ls.runes[r] = true
+			if r == utf8.RuneError {
+				ls.any = true
+			}
+			if r > 0xFFFF {
+				ls.astral = true
+			}
+			if c, ok := shortOf[r]; ok {
+				ls.short[c], ls.hasShort = true, true
+			}
+		}
+	}
+	return ls
+}
+
+var escU = []byte(`\u`)
+
+// mayContain reports whether data may hold one of the literals.
+func (ls *literalSet) mayContain(data []byte) bool {
+	if ls.any {
+		return true
+	}
+	for _, l := range ls.lits {
+		if bytes.Contains(data, l) {
+			return true
+		}
+	}
+	// An escaped character of a literal: \uXXXX anywhere, or a short escape.
+	for rest := data; ; {
+		i := bytes.Index(rest, escU)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+2:]
+		if len(rest) < 4 {
+			return true // cut short: let the decoder judge
+		}
+		r, ok := hex4(rest)
+		if !ok {
+			continue
+		}
+		if ls.runes[r] || ls.astral && r >= 0xD800 && r < 0xE000 {
+			return true
+		}
+	}
+	if ls.hasShort {
+		for rest := data; ; {
+			i := bytes.IndexByte(rest, '\\')
+			if i < 0 || i+1 >= len(rest) {
+				break
+			}
+			if ls.short[rest[i+1]] {
+				return true
+			}
+			rest = rest[i+2:]
+		}
+	}
+	return false
+}
+
+func hex4(b []byte) (rune, bool) {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
