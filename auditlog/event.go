@@ -45,12 +45,12 @@ type Event struct {
 	legacyTimestamp, legacyCreation timestamp
 
 	// reusable storage behind the views above
-	scratch   []byte
-	groupsBuf [][]byte
-	ipsBuf    [][]byte
-	extraBuf  []Extra
-	valuesBuf [][]byte
-	annotsBuf []Annotation
+	scratch     []byte
+	groupsBuf   [][]byte
+	ipsBuf      [][]byte
+	extraBuf    []Extra
+	valuesBuf   [][]byte
+	annotsBuf   []Annotation
 	members     []member // the top-level members, in order
 	membersDone bool     // members is filled in
 }
