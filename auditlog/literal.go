@@ -9,7 +9,7 @@ import (
 // a JSON string value, in any spelling: plainly, or with a character written
 // as an escape (`\u0061` for "a", `\/` for "/").
 type literalSet struct {
-	lits     [][]byte
+	lits     []*pairSearch
 	runes    map[rune]bool // the characters of the literals
 	short    [256]bool     // escape letters (n, t, /, "...) that stand for one of them
 	astral   bool          // a character beyond U+FFFF, escaped as a surrogate pair
@@ -21,7 +21,7 @@ func newLiteralSet(lits []string) *literalSet {
 	ls := &literalSet{runes: map[rune]bool{}}
 	shortOf := map[rune]byte{'"': '"', '\\': '\\', '/': '/', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
 	for _, l := range lits {
-		ls.lits = append(ls.lits, []byte(l))
+		ls.lits = append(ls.lits, newPairSearch([]byte(l)))
 		for _, r := range l {
 			ls.runes[r] = true
 			if r == utf8.RuneError {
@@ -46,7 +46,7 @@ func (ls *literalSet) mayContain(data []byte) bool {
 		return true
 	}
 	for _, l := range ls.lits {
-		if bytes.Contains(data, l) {
+		if l.in(data) {
 			return true
 		}
 	}
@@ -99,4 +99,46 @@ func hex4(b []byte) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
+}
+
+// pairSearch is Horspool's search with a shift table on the last two bytes
+// of the window. bytes.Index looks for a literal's first byte and compares
+// from there, but a hex auditID's first byte is everywhere in a log (in
+// every UID and timestamp); pairs of bytes of the literal are rarer, so most
+// windows shift by nearly the whole literal.
+type pairSearch struct {
+	lit   []byte
+	shift *[1 << 16]uint8
+}
+
+func newPairSearch(lit []byte) *pairSearch {
+	ps := &pairSearch{lit: lit}
+	m := len(lit)
+	if m < 3 || m > 255 {
+		return ps // bytes.Index does as well
+	}
+	ps.shift = new([1 << 16]uint8)
+	for i := range ps.shift {
+		ps.shift[i] = uint8(m - 1)
+	}
+	// A window whose last two bytes are lit[k:k+2] may hold lit shifted by m-2-k.
+	for k := 0; k+2 < m; k++ {
+		ps.shift[int(lit[k])<<8|int(lit[k+1])] = uint8(m - 2 - k)
+	}
+	return ps
+}
+
+func (ps *pairSearch) in(data []byte) bool {
+	if ps.shift == nil {
+		return bytes.Contains(data, ps.lit)
+	}
+	m := len(ps.lit)
+	last := ps.lit[m-1]
+	for j := m - 1; j < len(data); {
+		if data[j] == last && bytes.Equal(data[j-m+1:j+1], ps.lit) {
+			return true
+		}
+		j += int(ps.shift[int(data[j-1])<<8|int(data[j])])
+	}
+	return false
 }

@@ -136,3 +136,33 @@ func TestRawField(t *testing.T) {
 		}
 	}
 }
+
+// TestPairSearch: the shift table never skips an occurrence.
+func TestPairSearch(t *testing.T) {
+	hay := []byte(strings.Repeat("a7c-5b2e4a0d1f7c5b-", 50))
+	for i := 0; i+3 <= len(hay); i += 7 {
+		for _, n := range []int{3, 5, 12, 36} {
+			if i+n > len(hay) {
+				continue
+			}
+			lit := hay[i : i+n]
+			ps := newPairSearch(lit)
+			for _, cut := range []int{len(hay), i + n, i + n + 1} {
+				if cut > len(hay) {
+					continue
+				}
+				if got, want := ps.in(hay[:cut]), bytes.Contains(hay[:cut], lit); got != want {
+					t.Fatalf("%q in the first %d bytes: %v, want %v", lit, cut, got, want)
+				}
+			}
+		}
+	}
+	for _, tt := range []struct {
+		lit, data string
+		want      bool
+	}{{"aab", "aaab", true}, {"abab", "aabbaba", false}, {"abab", "aababab", true}, {"xyz", "xy", false}, {"xyz", "", false}} {
+		if got := newPairSearch([]byte(tt.lit)).in([]byte(tt.data)); got != tt.want {
+			t.Errorf("%q in %q: %v", tt.lit, tt.data, got)
+		}
+	}
+}

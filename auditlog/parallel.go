@@ -177,7 +177,7 @@ type chunk[T any] struct {
 	buf        []byte // storage of data, kept when the chunk is reused
 	data       []byte
 	off        int64 // stream offset of data[0]
-	line       int   // lines before data[0]
+	lines      int   // newlines in data: positions in items count from data[0], and the caller adds the lines before
 	last       bool  // nothing of the input follows
 	readErr    error // the error that ended the input after data (last only)
 	compressed bool
@@ -349,7 +349,6 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 	var (
 		carry   []byte // the start of a line not yet cut off
 		off     int64
-		line    int
 		readErr error
 		eof     bool
 	)
@@ -388,7 +387,7 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 				searched = max(len(buf)-1, 0)
 			}
 		}
-		c.buf, c.data, c.off, c.line, c.compressed, c.name, c.last = buf, buf, off, line, rd.compressed, cfg.name, eof
+		c.buf, c.data, c.off, c.compressed, c.name, c.last = buf, buf, off, rd.compressed, cfg.name, eof
 		if eof {
 			c.readErr = readErr
 			p.send(in, c)
@@ -401,7 +400,7 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 			rest := &Reader{cfg: restCfg}
 			rest.evp = &rest.ev
 			rest.Reset(io.MultiReader(bytes.NewReader(buf), rd.in))
-			rest.base, rest.line, rest.bomDone, rest.started = off, line, off != 0, off != 0
+			rest.base, rest.bomDone, rest.started = off, off != 0, off != 0
 			rest.compressed = rd.compressed
 			c.data, c.rest, c.closer, c.ready = nil, rest, closeFn, true
 			// rd's decompressor now belongs to rest.
@@ -412,7 +411,6 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 		carry = append(carry[:0], buf[cut:]...)
 		c.data = buf[:cut:cut]
 		off += int64(cut)
-		line += bytes.Count(c.data, []byte{'\n'})
 		if !p.send(in, c) {
 			return
 		}
@@ -471,10 +469,11 @@ func (p *pipeline[T]) worker() {
 // reads the same bytes at the same position.
 func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 	c.items = c.items[:0]
+	c.lines = bytes.Count(c.data, []byte{'\n'}) // here, not in the reader: it is the one goroutine per input
 	if ls := p.cfg.literals; ls != nil && c.off != 0 && !c.last && !ls.mayContain(c.data) {
 		return // the caller keeps only events with a literal; none is here
 	}
-	rd.resetChunk(c.name, c.data, c.off, c.line, c.last, c.readErr, c.compressed)
+	rd.resetChunk(c.name, c.data, c.off, 0, c.last, c.readErr, c.compressed)
 	k := 0
 	for {
 		if k == len(c.events) {
@@ -502,6 +501,7 @@ func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 // deliver yields the results of one input in order, and reports whether to go on.
 func (p *pipeline[T]) deliver(in *input[T], yield func(Result[T]) bool) bool {
 	fatal := false
+	lineBase := 0 // lines of the input before the chunk
 	for c := range in.chunks {
 		select {
 		case <-c.done:
@@ -509,7 +509,7 @@ func (p *pipeline[T]) deliver(in *input[T], yield func(Result[T]) bool) bool {
 			return false
 		}
 		if c.rest != nil {
-			ok := fatal || p.deliverRest(c, yield)
+			ok := fatal || p.deliverRest(c, lineBase, yield)
 			c.rest.Close()
 			c.closer()
 			p.putChunk(c)
@@ -525,13 +525,16 @@ func (p *pipeline[T]) deliver(in *input[T], yield func(Result[T]) bool) bool {
 			r := Result[T]{Err: it.err}
 			if it.err == nil {
 				r.Event, r.Out = &c.events[it.ev], &c.outs[it.ev]
-			} else if pe, ok := it.err.(*ParseError); ok && pe.Fatal {
-				fatal = true
+				r.Event.pos.Line += lineBase
+			} else if pe, ok := it.err.(*ParseError); ok {
+				pe.Line += lineBase
+				fatal = pe.Fatal
 			}
 			if !yield(r) {
 				return false
 			}
 		}
+		lineBase += c.lines
 		c.items = c.items[:0]
 		p.putChunk(c)
 	}
@@ -539,7 +542,7 @@ func (p *pipeline[T]) deliver(in *input[T], yield func(Result[T]) bool) bool {
 }
 
 // deliverRest reads an input's remainder on the caller's goroutine.
-func (p *pipeline[T]) deliverRest(c *chunk[T], yield func(Result[T]) bool) bool {
+func (p *pipeline[T]) deliverRest(c *chunk[T], lineBase int, yield func(Result[T]) bool) bool {
 	rd := c.rest
 	if len(c.outs) == 0 {
 		var zero T
@@ -559,6 +562,11 @@ func (p *pipeline[T]) deliverRest(c *chunk[T], yield func(Result[T]) bool) bool 
 		r := Result[T]{Event: ev, Out: &c.outs[0], Err: err}
 		if err != nil {
 			r.Event, r.Out = nil, nil
+			if pe, ok := err.(*ParseError); ok {
+				pe.Line += lineBase
+			}
+		} else {
+			ev.pos.Line += lineBase
 		}
 		if !yield(r) {
 			return false
