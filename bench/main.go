@@ -3,6 +3,7 @@
 //
 //	go run ./bench fixtures            # rewrite testdata/ (deterministic)
 //	go run ./bench gen -dir DIR [...]  # write a log of any size
+//	go run ./bench harness [...]       # time auditq against jq, gojq, grep, rg, zcat, pigz
 package main
 
 import (
@@ -21,7 +22,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: go run ./bench fixtures | gen -dir DIR [-requests N] [-seed S] [-maxsize MB] [-compress]")
+		fmt.Fprintln(stderr, "usage: go run ./bench fixtures | gen -dir DIR [-requests N] [-seed S] [-maxsize MB] [-compress] | harness [-dir DIR] [-size GiB] [-big GiB] [-runs N] [-o FILE]")
 		return 2
 	}
 	switch args[0] {
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s: %d events of %d requests, %d rotations\n", dir, len(l.Events), l.Requests, len(l.Rotations))
 		return 0
+	case "harness":
+		return runHarness(args[1:], stdout, stderr)
 	case "gen":
 		fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -6,10 +6,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,5 +308,85 @@ func TestHistogramBuckets(t *testing.T) {
 		if math.Abs(mid-float64(us)) > float64(us)*0.016+0.5 {
 			t.Errorf("%dµs lands in a bucket centred on %v", us, mid)
 		}
+	}
+}
+
+// summaryInput is the fixture's events decoded once (clones), for measuring
+// Add alone.
+func summaryInput(t testing.TB) []*auditlog.Event {
+	var evs []*auditlog.Event
+	path := filepath.Join("..", "testdata", "rotated", "kube-apiserver-audit.log")
+	for ev, err := range auditlog.ReadFiles(context.Background(), []string{path}, auditlog.WithoutBodies()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev.Clone())
+	}
+	return evs
+}
+
+// TestSummarizerAllocsPerEvent: the summary path allocates at most once per
+// event, amortized over a whole log (new keys and map growth included).
+func TestSummarizerAllocsPerEvent(t *testing.T) {
+	evs := summaryInput(t)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := NewSummarizer(5, 60)
+	for _, ev := range evs {
+		s.Add(ev)
+	}
+	runtime.ReadMemStats(&after)
+	perEvent := float64(after.Mallocs-before.Mallocs) / float64(len(evs))
+	t.Logf("%.3f allocations per event over %d events", perEvent, len(evs))
+	if perEvent > 1 {
+		t.Errorf("%.2f allocations per event, want at most 1", perEvent)
+	}
+}
+
+// BenchmarkSummarizerAdd is the summary's own work, after decoding.
+func BenchmarkSummarizerAdd(b *testing.B) {
+	evs := summaryInput(b)
+	var size int64
+	for _, ev := range evs {
+		size += int64(len(ev.Raw()))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewSummarizer(5, 60)
+		for _, ev := range evs {
+			s.Add(ev)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+// TestRequestSetForgetsCompletedRequests: memory follows the requests in
+// flight, and an event written twice after its request ended still counts once.
+func TestRequestSetForgetsCompletedRequests(t *testing.T) {
+	var r requestSet
+	key := func(i int) [16]byte { return requestKey(fmt.Appendf(nil, "req-%d", i)) }
+	for i := range 3 * maxDoneRequests {
+		if _, first := r.lookup(key(i)); !first {
+			t.Fatalf("request %d seen before", i)
+		}
+		r.update(key(i), seenCode, false) // RequestReceived
+		if _, first := r.lookup(key(i)); first {
+			t.Fatalf("request %d forgotten while open", i)
+		}
+		r.update(key(i), seenCode, true) // ResponseComplete
+		if _, first := r.lookup(key(i)); first {
+			t.Fatalf("request %d forgotten just after it ended", i)
+		}
+	}
+	if n := len(r.open[0]) + len(r.open[1]); n != 0 {
+		t.Errorf("%d requests still open", n)
+	}
+	if n := len(r.done[0]) + len(r.done[1]); n > 2*maxDoneRequests {
+		t.Errorf("%d completed requests remembered, bound %d", n, 2*maxDoneRequests)
+	}
+	if r.evicted {
+		t.Error("marked approximate without forgetting an open request")
 	}
 }

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/auditq/auditq/bench/fixture"
+)
+
+// The harness: auditq against the tools responders use today (jq, gojq,
+// grep, rg, zcat, pigz), on the same generated inputs, in one run, with peak
+// memory. A peer that is not installed is skipped with a note, never faked.
+
+// projection is the issue's query, whose output must be byte-identical to gojq's.
+const projection = `[.auditID,.verb,.requestURI,.user.username,.responseStatus.code,.stageTimestamp]`
+
+const jqCountByVerb = `reduce inputs as $e ({}; .[$e.verb] += 1)`
+
+// bytesPerRequest is about what the bench policy writes per request (measured:
+// 1.04 GB for 330,000 requests), to size the inputs.
+const bytesPerRequest = 3150
+
+type harness struct {
+	dir     string
+	auditq  string
+	runs    int
+	maxTime time.Duration
+	out     io.Writer
+	notes   []string
+	rows    []row
+}
+
+type row struct {
+	task, tool, command string
+	runs                int
+	median              time.Duration
+	rssKB               int64
+	ratio               string // the tool's time ÷ auditq's, on the same task
+	output              string // sha256 of stdout, to compare tools
+}
+
+func runHarness(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", filepath.Join(os.TempDir(), "auditq-bench"), "where the inputs are generated (kept for the next run)")
+	sizeGiB := fs.Float64("size", 1, "size of the plain log, GiB")
+	bigGiB := fs.Float64("big", 4, "size of the large log for the memory check, GiB (0: skip)")
+	runs := fs.Int("runs", 3, "runs of each command (the median is reported); a command slower than -max runs once")
+	maxTime := fs.Duration("max", 10*time.Second, "a command that takes longer than this is not repeated")
+	out := fs.String("o", "", "also write the markdown table to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	h := &harness{dir: *dir, runs: *runs, maxTime: *maxTime, out: stdout}
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	h.auditq = filepath.Join(h.dir, "auditq")
+	fmt.Fprintln(stderr, "bench: building auditq")
+	if b, err := exec.Command("go", "build", "-o", h.auditq, "./cmd/auditq").CombinedOutput(); err != nil {
+		fmt.Fprintf(stderr, "bench: go build: %v\n%s", err, b)
+		return 1
+	}
+	plain := filepath.Join(h.dir, "plain", "kube-apiserver-audit.log")
+	rotated := filepath.Join(h.dir, "rotated", "kube-apiserver-audit.log")
+	big := filepath.Join(h.dir, "big", "kube-apiserver-audit.log")
+	if err := h.ensurePlain(plain, *sizeGiB, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if err := h.ensureRotated(rotated, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if *bigGiB > 0 {
+		if err := h.ensurePlain(big, *bigGiB, stderr); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	h.measure(plain, rotated, big, *bigGiB > 0, stderr)
+	var md bytes.Buffer
+	h.report(&md, plain, rotated)
+	stdout.Write(md.Bytes())
+	if *out != "" {
+		if err := os.WriteFile(*out, md.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// ensurePlain writes a log of about size GiB with the bench policy, in parts
+// with distinct seeds and consecutive simulated times, unless it exists.
+func (h *harness) ensurePlain(path string, sizeGiB float64, stderr io.Writer) error {
+	want := int64(sizeGiB * (1 << 30))
+	if fi, err := os.Stat(path); err == nil && fi.Size() >= want*9/10 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	perPart := int64(1 << 30)
+	for part := 0; int64(part)*perPart < want; part++ {
+		n := min(perPart, want-int64(part)*perPart)
+		requests := int(n / bytesPerRequest)
+		fmt.Fprintf(stderr, "bench: generating %s, part %d (%d requests)\n", path, part+1, requests)
+		l, err := fixture.Write(w, fixture.Config{Seed: uint64(part + 1), Requests: requests, Start: start,
+			Policy: fixture.BenchPolicy, ManagedFields: true})
+		if err != nil {
+			return err
+		}
+		if len(l.Events) > 0 {
+			start = l.Events[len(l.Events)-1].Time.Add(time.Second)
+		}
+	}
+	return w.Flush()
+}
+
+// ensureRotated writes a rotation set: four gzipped backups of about 215 MB
+// each (as --audit-log-maxsize=215 --audit-log-compress leave them) and the
+// active log.
+func (h *harness) ensureRotated(active string, stderr io.Writer) error {
+	dir := filepath.Dir(active)
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.gz")); len(m) >= 4 {
+		return nil
+	}
+	os.RemoveAll(dir)
+	fmt.Fprintf(stderr, "bench: generating the rotated set in %s\n", dir)
+	requests := int(4.3 * 215e6) / bytesPerRequest
+	_, err := fixture.WriteRotated(dir, filepath.Base(active), 215, true, fixture.Config{Seed: 7, Requests: requests,
+		Policy: fixture.BenchPolicy, ManagedFields: true})
+	return err
+}
+
+// tool finds a peer: on PATH, or where go install puts it.
+func tool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if p := filepath.Join(home, "go", "bin", name); fileExists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Writer) {
+	jq, gojq, grep, rg, zcat, pigz := tool("jq"), tool("gojq"), tool("grep"), tool("rg"), tool("zcat"), tool("pigz")
+	for name, p := range map[string]string{"jq": jq, "gojq": gojq, "grep": grep, "rg": rg, "zcat": zcat, "pigz": pigz} {
+		if p == "" {
+			h.notes = append(h.notes, fmt.Sprintf("%s is not installed: its rows are skipped.", name))
+		}
+	}
+	slices.Sort(h.notes)
+	id := pickID(plain)
+	backups, _ := filepath.Glob(filepath.Join(filepath.Dir(rotated), "*.gz"))
+	slices.Sort(backups)
+	warm(append([]string{plain, rotated}, backups...)...)
+
+	type cmd struct {
+		tool string
+		argv []string
+	}
+	sh := func(s string) []string { return []string{"/bin/sh", "-c", s} }
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	tasks := []struct {
+		name string
+		cmds []cmd
+	}{
+		{"get one event by auditID (plain 1 GiB)", []cmd{
+			{"auditq", []string{h.auditq, "get", "--id", id, plain}},
+			{"grep", []string{grep, "-F", id, plain}},
+			{"rg", []string{rg, "-F", id, plain}},
+			{"jq", []string{jq, "-c", fmt.Sprintf(`select(.auditID == %q)`, id), plain}},
+			{"gojq", []string{gojq, "-c", fmt.Sprintf(`select(.auditID == %q)`, id), plain}},
+		}},
+		{"summary (plain 1 GiB)", []cmd{
+			{"auditq", []string{h.auditq, "summary", "-o", "json", plain}},
+			{"jq", []string{jq, "-n", jqCountByVerb, plain}},
+			{"gojq", []string{gojq, "-n", jqCountByVerb, plain}},
+		}},
+		{"query -c projection (plain 1 GiB)", []cmd{
+			{"auditq", []string{h.auditq, "query", "-c", projection, plain}},
+			{"gojq", []string{gojq, "-c", projection, plain}},
+			{"jq", []string{jq, "-c", projection, plain}},
+		}},
+		{"summary (4 rotated .gz + active)", []cmd{
+			{"auditq", []string{h.auditq, "summary", "-o", "json", rotated}},
+			{"zcat|jq", sh(zcat + " -f " + strings.Join(backups, " ") + " " + rotated + " | " + jq + " -n " + q(jqCountByVerb))},
+			{"pigz -p1 -dc", append([]string{pigz, "-p1", "-dc"}, backups...)},
+			{"zcat", append([]string{zcat}, backups...)},
+		}},
+	}
+	if withBig {
+		tasks = append(tasks, struct {
+			name string
+			cmds []cmd
+		}{"memory as input grows (plain 4 GiB)", []cmd{
+			{"auditq summary", []string{h.auditq, "summary", "-o", "json", big}},
+			{"auditq get", []string{h.auditq, "get", "--id", id, big}},
+			{"auditq query", []string{h.auditq, "query", "-c", projection, big}},
+		}})
+	}
+	for i, t := range tasks {
+		var base time.Duration
+		for _, c := range t.cmds {
+			if c.argv[0] == "" || c.tool == "zcat|jq" && (zcat == "" || jq == "") {
+				continue
+			}
+			fmt.Fprintf(stderr, "bench: %s: %s\n", t.name, c.tool)
+			r := h.time(c.argv)
+			r.task, r.tool = t.name, c.tool
+			switch {
+			case withBig && i == len(tasks)-1: // one tool, two sizes: no ratio
+			case base == 0:
+				base = r.median
+			case base > 0 && r.median > 0:
+				r.ratio = fmt.Sprintf("%.2f", float64(r.median)/float64(base))
+			}
+			h.rows = append(h.rows, r)
+		}
+	}
+}
+
+// pickID is an auditID from the middle of the log.
+func pickID(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	f.Seek(fi.Size()/2, io.SeekStart)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	sc.Scan() // the rest of a line
+	sc.Scan()
+	line := sc.Bytes()
+	i := bytes.Index(line, []byte(`"auditID":"`))
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+11:]
+	return string(rest[:bytes.IndexByte(rest, '"')])
+}
+
+// warm reads the inputs once, so that every tool finds them in the page cache.
+func warm(paths ...string) {
+	for _, p := range paths {
+		if f, err := os.Open(p); err == nil {
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+	}
+}
+
+// time runs argv up to h.runs times and reports the median wall time, the
+// largest peak RSS and a digest of stdout.
+func (h *harness) time(argv []string) row {
+	var times []time.Duration
+	r := row{command: strings.Join(argv, " ")}
+	for i := 0; i < h.runs; i++ {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		sum := sha256.New()
+		cmd.Stdout = sum
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		start := time.Now()
+		err := cmd.Run()
+		d := time.Since(start)
+		if err != nil {
+			r.command += fmt.Sprintf(" (failed: %v: %s)", err, strings.TrimSpace(errb.String()))
+			r.median = -1
+			return r
+		}
+		times = append(times, d)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.rssKB = max(r.rssKB, ru.Maxrss)
+		}
+		r.output = hex.EncodeToString(sum.Sum(nil))[:12]
+		if d > h.maxTime {
+			break
+		}
+	}
+	slices.Sort(times)
+	r.runs = len(times)
+	r.median = times[len(times)/2]
+	return r
+}
+
+func (h *harness) report(w io.Writer, plain, rotated string) {
+	fmt.Fprintf(w, "## auditq against the tools in use (%s)\n\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(w, "Machine: %s, %d cores, %s RAM; %s; %s.\n\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), kernel())
+	sizes := func(paths ...string) int64 {
+		var n int64
+		for _, p := range paths {
+			if fi, err := os.Stat(p); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	backups, _ := filepath.Glob(filepath.Join(filepath.Dir(rotated), "*.gz"))
+	fmt.Fprintf(w, "Inputs (generated by kube-apiserver's audit code, `bench.BenchPolicy` with managedFields): plain log %.2f GiB; rotated set %d gzipped backups (%.0f MB compressed) and the active log (%.0f MB). Page cache warm; median of up to %d runs.\n\n",
+		float64(sizes(plain))/(1<<30), len(backups), float64(sizes(backups...))/1e6, float64(sizes(rotated))/1e6, h.runs)
+	fmt.Fprintln(w, "The ratio is the tool's time divided by auditq's on the same task: above 1, auditq is that many times faster.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| task | tool | time | peak RSS | time ÷ auditq's | runs | stdout sha256 |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, r := range h.rows {
+		t := "failed"
+		if r.median >= 0 {
+			t = fmt.Sprintf("%.2f s", r.median.Seconds())
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f MB | %s | %d | `%s` |\n", r.task, r.tool, t, float64(r.rssKB)/1024, r.ratio, r.runs, r.output)
+	}
+	fmt.Fprintln(w)
+	for _, n := range h.notes {
+		fmt.Fprintln(w, "- "+n)
+	}
+	fmt.Fprintln(w, "\nCommands:")
+	fmt.Fprintln(w)
+	for _, r := range h.rows {
+		fmt.Fprintf(w, "- %s, %s: `%s`\n", r.task, r.tool, r.command)
+	}
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	var kb int64
+	fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+	return fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(b))
+}
