@@ -18,7 +18,7 @@ import (
 // at most chunksPerInput for each of the inputs open at once.
 
 const (
-	defaultChunkSize = 1 << 20
+	defaultChunkSize = 512 << 10
 	// A chunk may grow to chunkSpan times its size to reach a line boundary
 	// where a new object starts. An input without one that near (a huge
 	// pretty-printed EventList, a line of many MB) is read on sequentially.
@@ -227,7 +227,7 @@ func newPipeline[T any](ctx context.Context, cfg config, work WorkFunc[T], worke
 	open := workers + 1 // inputs read at once: one more than cores keeps them busy
 	p.inputs = make(chan *input[T], open-1)
 	p.jobs = make(chan *chunk[T], open*chunksPerInput)
-	p.free = make(chan *chunk[T], (open+1)*chunksPerInput)
+	p.free = make(chan *chunk[T], workers+2) // the chunks in flight are bounded by the channels; these are spares
 	for range workers {
 		p.wg.Add(1)
 		go p.worker()
