@@ -25,6 +25,7 @@ import (
 type inputFlags struct {
 	filter      query.Filter
 	merge       bool
+	threads     int
 	color, mono bool // jq's -C and -M
 }
 
@@ -48,6 +49,7 @@ func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	f := &in.filter
 	fs := cmd.Flags()
 	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
+	fs.IntVar(&in.threads, "threads", 0, "goroutines that decompress and decode (0: one per core; 1: sequential)")
 	fs.BoolVarP(&in.color, "color-output", "C", false, "colour even when not on a terminal")
 	fs.BoolVarP(&in.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
 	fs.StringArrayVar(&f.ServiceAccounts, "sa", nil, "service account `NS:NAME`, NS:* or NS (every SA of the namespace)")
@@ -87,6 +89,7 @@ type session struct {
 	stdin   io.Reader // nil when stdin is not an input
 	merge   bool      // interleave the inputs by time
 	out     *bufio.Writer
+	threads int // WithConcurrency
 
 	mu       sync.Mutex // orders stderr between reports and the progress line
 	problems int
@@ -101,7 +104,10 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	if err != nil {
 		return nil, &exitError{exitUsage, string(escapeForTerminal([]byte(err.Error())))}
 	}
-	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge}
+	if in.threads < 0 {
+		return nil, &exitError{exitUsage, fmt.Sprintf("--threads %d: want 0 (one per core) or more", in.threads)}
+	}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads}
 	useStdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -192,6 +198,7 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		filtered := func(ev *auditlog.Event, out *T) bool {
 			return s.matcher.Match(ev) && (work == nil || work(ev, out))
 		}
+		opts = append(opts, auditlog.WithConcurrency(s.threads))
 		if s.progress != nil {
 			opts = append(opts, auditlog.WithProgress(&s.progress.done))
 		}

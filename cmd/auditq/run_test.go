@@ -192,3 +192,63 @@ func TestColorizeJSONMatchesEncoder(t *testing.T) {
 		}
 	}
 }
+
+// TestThreadsGiveTheSameOutput: every command prints the same bytes, the same
+// problems and the same exit status whether it reads on one goroutine or on
+// many, over a rotated set with bad lines in it (so that output, errors and
+// halts from many chunks in flight must come out in input order).
+func TestThreadsGiveTheSameOutput(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("..", "..", "testdata", "rotated")
+	backups, _ := filepath.Glob(filepath.Join(src, "*.log.gz"))
+	for _, b := range backups {
+		data, _ := os.ReadFile(b)
+		os.WriteFile(filepath.Join(dir, filepath.Base(b)), data, 0o644)
+	}
+	active, _ := os.ReadFile(filepath.Join(src, "kube-apiserver-audit.log"))
+	lines := bytes.SplitAfter(active, []byte("\n"))
+	var broken bytes.Buffer
+	for i, l := range lines {
+		broken.Write(l)
+		if i%20 == 10 {
+			broken.WriteString(`{"kind":"Event","auditID":` + "\n") // cut short
+			broken.WriteString(`{"kind":"Event","auditID":"x","responseStatus":{"code":"200"}}` + "\n")
+		}
+	}
+	var first struct{ AuditID string }
+	json.Unmarshal(lines[0], &first)
+	activePath := filepath.Join(dir, "kube-apiserver-audit.log")
+	os.WriteFile(activePath, broken.Bytes(), 0o644)
+	for _, args := range [][]string{
+		{"cat", activePath},
+		{"cat", "--verb", "delete", "--code", "2xx", activePath},
+		{"summary", "-o", "json", activePath},
+		{"get", "--id", first.AuditID, "--id", "x", activePath},
+		{"query", "-c", `[.auditID,.verb,.requestURI,.user.username,.responseStatus.code,.stageTimestamp]`, activePath},
+		{"query", "-c", `select(.verb == "delete")`, activePath},
+		{"query", "-r", `if .verb == "delete" then error("stop at \(.auditID)") else .stage end`, activePath},
+		{"query", "-e", `.responseStatus.code == 200`, activePath},
+		{"query", `if .verb == "patch" then halt_error else .auditID end`, activePath},
+		{"query", "-c", "--merge", `.auditID`, activePath, filepath.Join(src, "kube-apiserver-audit.log")},
+	} {
+		type result struct {
+			Status      int
+			Out, Stderr string
+		}
+		runWith := func(threads string) result {
+			var out, errOut bytes.Buffer
+			a := append([]string{args[0], "--threads", threads}, args[1:]...)
+			status := run(a, nil, &out, &errOut)
+			return result{status, out.String(), errOut.String()}
+		}
+		want := runWith("1")
+		if len(want.Out) == 0 || want.Stderr == "" {
+			t.Errorf("%q: sequential output %d bytes, stderr %q: the case tests too little", args, len(want.Out), want.Stderr)
+		}
+		for _, threads := range []string{"2", "5"} {
+			if diff := cmp.Diff(want, runWith(threads)); diff != "" {
+				t.Errorf("%q: --threads %s differs from --threads 1 (-1 +%s):\n%s", args, threads, threads, diff)
+			}
+		}
+	}
+}
