@@ -149,7 +149,7 @@ func (h *harness) ensureRotated(active string, stderr io.Writer) error {
 	}
 	os.RemoveAll(dir)
 	fmt.Fprintf(stderr, "bench: generating the rotated set in %s\n", dir)
-	requests := int(4.3 * 215e6) / bytesPerRequest
+	requests := int(4.3*215e6) / bytesPerRequest
 	_, err := fixture.WriteRotated(dir, filepath.Base(active), 215, true, fixture.Config{Seed: 7, Requests: requests,
 		Policy: fixture.BenchPolicy, ManagedFields: true})
 	return err
