@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/hex"
 	"hash/maphash"
 	"math"
 	"math/bits"
@@ -193,10 +192,10 @@ func (s *Summarizer) Add(ev *auditlog.Event) {
 	id := ev.AuditID()
 	var key [16]byte
 	var flags uint8
-	first := true
+	first, open := true, false
 	if len(id) > 0 { // an event without an ID is a request of its own
 		key = requestKey(id)
-		flags, first = s.reqs.lookup(key)
+		flags, first, open = s.reqs.lookup(key)
 	}
 	ref := ev.ObjectRef()
 	user := ev.User()
@@ -229,7 +228,7 @@ func (s *Summarizer) Add(ev *auditlog.Event) {
 	}
 	if len(id) > 0 {
 		stage := string(ev.Stage())
-		s.reqs.update(key, flags, stage == "ResponseComplete" || stage == "Panic")
+		s.reqs.update(key, flags, open, stage == "ResponseComplete" || stage == "Panic")
 	}
 	if string(ev.Stage()) == "ResponseComplete" && !received.IsZero() && !stage.IsZero() && !longRunning(ev.Verb(), ref) {
 		if d := stage.Sub(received); d >= 0 {
@@ -540,18 +539,20 @@ func (c *counter) top(n int) []Count {
 
 // requestSet remembers the requests seen, with a few flags each, in memory
 // bounded by the requests in flight rather than by the log: a request is
-// forgotten at its last stage (ResponseComplete or Panic), after which only a
-// bounded window of recently completed IDs is kept, to recognise an event
+// forgotten at its last stage (ResponseComplete or Panic), after which only
+// the last maxDoneRequests completed IDs are kept, to recognise an event
 // written twice. Keys are 16 bytes: the UUID kube-apiserver writes, or a
 // 128-bit hash of any other ID.
 type requestSet struct {
-	open    [2]map[[16]byte]uint8 // current and previous generation
-	done    [2]map[[16]byte]uint8
-	evicted bool // a request still open was forgotten: counts may be approximate
+	open    map[[16]byte]uint8
+	done    map[[16]byte]uint8
+	ring    [][16]byte // the keys of done, oldest at next
+	next    int
+	evicted bool // open requests were forgotten: counts may be approximate
 }
 
 const (
-	maxOpenRequests = 1 << 19 // per generation
+	maxOpenRequests = 1 << 20
 	maxDoneRequests = 1 << 16
 )
 
@@ -564,54 +565,50 @@ func requestKey(id []byte) [16]byte {
 	var k [16]byte
 	binary.LittleEndian.PutUint64(k[:8], maphash.Bytes(idSeeds[0], id))
 	binary.LittleEndian.PutUint64(k[8:], maphash.Bytes(idSeeds[1], id))
-	k[6] |= 0x80 // not a version-4 UUID's form, so never equal to a parsed one
-	k[6] &^= 0x40
 	return k
 }
 
-// lookup returns the flags of the request with this key and whether the event
-// is the request's first.
-func (r *requestSet) lookup(key [16]byte) (flags uint8, first bool) {
-	for _, gen := range [...]map[[16]byte]uint8{r.open[0], r.open[1], r.done[0], r.done[1]} {
-		if f, ok := gen[key]; ok {
-			return f, false
-		}
+// lookup returns the flags of the request with this key, whether the event
+// is the request's first, and whether the request is open.
+func (r *requestSet) lookup(key [16]byte) (flags uint8, first, open bool) {
+	if f, ok := r.open[key]; ok {
+		return f, false, true
 	}
-	return 0, true
+	if f, ok := r.done[key]; ok {
+		return f, false, false
+	}
+	return 0, true, false
 }
 
 // update records the flags of a request; last says it has ended.
-func (r *requestSet) update(key [16]byte, flags uint8, last bool) {
-	if r.open[0] == nil {
-		for i := range 2 {
-			r.open[i], r.done[i] = map[[16]byte]uint8{}, map[[16]byte]uint8{}
+func (r *requestSet) update(key [16]byte, flags uint8, wasOpen, last bool) {
+	if r.open == nil {
+		r.open, r.done = map[[16]byte]uint8{}, map[[16]byte]uint8{}
+		r.ring = make([][16]byte, 0, 1024)
+	}
+	if !last {
+		if !wasOpen && len(r.open) >= maxOpenRequests {
+			clear(r.open) // a log of requests that never end: bound the memory, say so
+			r.evicted = true
 		}
-	}
-	if last {
-		delete(r.open[0], key)
-		delete(r.open[1], key)
-		put(&r.done, key, flags, maxDoneRequests)
+		r.open[key] = flags
 		return
 	}
-	if _, ok := r.open[1][key]; ok {
-		r.open[1][key] = flags
+	if wasOpen {
+		delete(r.open, key)
+	}
+	if _, ok := r.done[key]; ok {
+		r.done[key] = flags
 		return
 	}
-	if put(&r.open, key, flags, maxOpenRequests) {
-		r.evicted = true
+	if len(r.ring) < maxDoneRequests {
+		r.ring = append(r.ring, key)
+	} else {
+		delete(r.done, r.ring[r.next])
+		r.ring[r.next] = key
+		r.next = (r.next + 1) % maxDoneRequests
 	}
-}
-
-// put stores key in the current generation, first retiring the previous one
-// when the current is full; it reports whether entries were dropped.
-func put(gens *[2]map[[16]byte]uint8, key [16]byte, flags uint8, limit int) (dropped bool) {
-	if _, ok := gens[0][key]; !ok && len(gens[0]) >= limit {
-		dropped = len(gens[1]) > 0
-		clear(gens[1])
-		gens[0], gens[1] = gens[1], gens[0]
-	}
-	gens[0][key] = flags
-	return dropped
+	r.done[key] = flags
 }
 
 // parseUUID reads the canonical 36-byte lower-case form only, so that two
@@ -620,21 +617,34 @@ func parseUUID(id []byte) (u [16]byte, ok bool) {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return u, false
 	}
-	var compact [32]byte
+	var bad byte
 	n := 0
-	for i, c := range id {
+	for i := 0; i < 36; i += 2 {
 		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i-- // the dash; the next pair starts after it
 			continue
 		}
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return u, false
-		}
-		compact[n] = c
+		hi, lo := hexValue[id[i]], hexValue[id[i+1]]
+		bad |= hi | lo
+		u[n] = hi<<4 | lo&0x0f
 		n++
 	}
-	_, err := hex.Decode(u[:], compact[:])
-	return u, err == nil
+	return u, bad&0x80 == 0 && n == 16
 }
+
+// hexValue maps '0'-'9' and 'a'-'f' to their values, every other byte to 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
 // histogram is a log-bucketed histogram of durations in microseconds: 64
 // sub-buckets per power of two keep every value within 1.6% of its bucket.

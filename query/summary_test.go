@@ -368,25 +368,40 @@ func TestRequestSetForgetsCompletedRequests(t *testing.T) {
 	var r requestSet
 	key := func(i int) [16]byte { return requestKey(fmt.Appendf(nil, "req-%d", i)) }
 	for i := range 3 * maxDoneRequests {
-		if _, first := r.lookup(key(i)); !first {
+		_, first, open := r.lookup(key(i))
+		if !first || open {
 			t.Fatalf("request %d seen before", i)
 		}
-		r.update(key(i), seenCode, false) // RequestReceived
-		if _, first := r.lookup(key(i)); first {
+		r.update(key(i), seenCode, false, false) // RequestReceived
+		if _, first, open = r.lookup(key(i)); first || !open {
 			t.Fatalf("request %d forgotten while open", i)
 		}
-		r.update(key(i), seenCode, true) // ResponseComplete
-		if _, first := r.lookup(key(i)); first {
-			t.Fatalf("request %d forgotten just after it ended", i)
+		r.update(key(i), seenCode, true, true) // ResponseComplete
+		if _, first, open = r.lookup(key(i)); first || open {
+			t.Fatalf("request %d forgotten just after it ended, or still open", i)
+		}
+		if i >= maxDoneRequests {
+			if _, first, _ := r.lookup(key(i - maxDoneRequests)); !first {
+				t.Fatalf("request %d remembered past the window", i-maxDoneRequests)
+			}
 		}
 	}
-	if n := len(r.open[0]) + len(r.open[1]); n != 0 {
-		t.Errorf("%d requests still open", n)
-	}
-	if n := len(r.done[0]) + len(r.done[1]); n > 2*maxDoneRequests {
-		t.Errorf("%d completed requests remembered, bound %d", n, 2*maxDoneRequests)
+	if len(r.open) != 0 || len(r.done) != maxDoneRequests {
+		t.Errorf("%d requests open, %d done remembered; want 0 and %d", len(r.open), len(r.done), maxDoneRequests)
 	}
 	if r.evicted {
 		t.Error("marked approximate without forgetting an open request")
+	}
+}
+
+func TestParseUUID(t *testing.T) {
+	u, ok := parseUUID([]byte("0129dd54-a20e-4dbb-bdbe-89a9606e173a"))
+	if want := [16]byte{0x01, 0x29, 0xdd, 0x54, 0xa2, 0x0e, 0x4d, 0xbb, 0xbd, 0xbe, 0x89, 0xa9, 0x60, 0x6e, 0x17, 0x3a}; !ok || u != want {
+		t.Errorf("got %x, %v", u, ok)
+	}
+	for _, bad := range []string{"0129DD54-a20e-4dbb-bdbe-89a9606e173a", "0129dd54-a20e-4dbb-bdbe-89a9606e173", "0129dd54xa20e-4dbb-bdbe-89a9606e173a", "0129dd54-a20e-4dbb-bdbe-89a9606e17g3"} {
+		if _, ok := parseUUID([]byte(bad)); ok {
+			t.Errorf("%s parsed", bad)
+		}
 	}
 }
