@@ -63,3 +63,44 @@ func BenchmarkValue(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkValueOf: the projection's keys alone (Program.Keys) against the
+// whole event, on the same events.
+func BenchmarkValueOf(b *testing.B) {
+	path := filepath.Join("..", "testdata", "rotated", "kube-apiserver-audit.log")
+	var evs []*auditlog.Event
+	var size int64
+	for ev, err := range auditlog.ReadFiles(context.Background(), []string{path}, auditlog.WithRawFields()) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, ev.Clone())
+		size += int64(len(ev.Raw()))
+	}
+	p, err := Compile(`[.auditID,.verb,.requestURI,.user.username,.responseStatus.code,.stageTimestamp]`, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, _ := p.Keys()
+	for _, bc := range []struct {
+		name  string
+		value func(*auditlog.Event) (any, error)
+	}{
+		{"members", p.Input},
+		{"keys", func(ev *auditlog.Event) (any, error) { return ValueOf(ev, keys) }},
+		{"whole", Value},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, ev := range evs {
+					if _, err := bc.value(ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+		})
+	}
+}

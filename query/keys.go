@@ -14,28 +14,73 @@ import (
 // understand (the event as a whole reaches the output or a function, `..`,
 // `keys`, a dynamic index, a function definition...).
 
-// keyAnalysis collects the top-level keys a program reads from its input.
+// keyAnalysis collects the top-level keys a program reads from its input
+// and, for a key read only as `.key.sub`, the subkeys.
 type keyAnalysis struct {
-	keys  map[string]bool
+	keys  map[string]*subkeys
 	whole bool // the program may see more of the input than keys
+}
+
+// subkeys are the members of a top-level object value that a program reads.
+type subkeys struct {
+	all   bool // the value is read as a whole
+	names map[string]bool
+}
+
+// read notes that the program reads .key, or with sub, .key.sub only.
+func (a *keyAnalysis) read(key, sub string) {
+	k := a.keys[key]
+	if k == nil {
+		k = &subkeys{names: map[string]bool{}}
+		a.keys[key] = k
+	}
+	if sub == "" {
+		k.all = true
+	} else {
+		k.names[sub] = true
+	}
 }
 
 // inputKeys returns the sorted top-level keys of its input that q reads, and
 // false when q may read the input in another way.
 func inputKeys(q *gojq.Query) ([]string, bool) {
-	a := &keyAnalysis{keys: map[string]bool{}}
+	fields, ok := inputFields(q)
+	keys := make([]string, 0, len(fields))
+	for _, f := range fields {
+		keys = append(keys, f.Key)
+	}
+	return keys, ok
+}
+
+// Field is a top-level key of the event a program reads, and, when it reads
+// only some members of that key's object, their names.
+type Field struct {
+	Key string
+	Sub []string // nil: the whole value
+}
+
+// inputFields is inputKeys with the subkeys, sorted by key.
+func inputFields(q *gojq.Query) ([]Field, bool) {
+	a := &keyAnalysis{keys: map[string]*subkeys{}}
 	if a.query(q, true) {
 		a.whole = true // the output holds the input itself
 	}
 	if a.whole {
 		return nil, false
 	}
-	keys := make([]string, 0, len(a.keys))
-	for k := range a.keys {
-		keys = append(keys, k)
+	fields := make([]Field, 0, len(a.keys))
+	for k, sk := range a.keys {
+		f := Field{Key: k}
+		if !sk.all {
+			for n := range sk.names {
+				f.Sub = append(f.Sub, n)
+			}
+			slices.Sort(f.Sub)
+		}
+		fields = append(fields, f)
 	}
-	slices.Sort(keys)
-	return keys, true
+	slices.SortFunc(fields, func(x, y Field) int { return strings.Compare(x.Key, y.Key) })
+	return fields, true
 }
 
 // query analyses q run with `.` the input when in is true, and reports
@@ -103,6 +148,21 @@ func (a *keyAnalysis) term(t *gojq.Term, in bool) bool {
 			a.whole = true
 		}
 	case gojq.TermTypeIndex:
+		if in && len(t.SuffixList) > 0 && t.SuffixList[0].Index != nil {
+			// .key.sub: only sub of key's value is read, unless more suffixes
+			// or other uses say otherwise.
+			if key, sub := constKey(t.Index), constKey(t.SuffixList[0].Index); key != "" && sub != "" {
+				a.read(key, sub)
+				a.index(t.Index, false, in)
+				a.index(t.SuffixList[0].Index, false, in)
+				for _, s := range t.SuffixList[1:] {
+					if s.Index != nil {
+						a.index(s.Index, false, in)
+					}
+				}
+				return false
+			}
+		}
 		a.index(t.Index, in, in)
 	case gojq.TermTypeFunc:
 		passes = a.function(t.Func, in)
@@ -111,7 +171,7 @@ func (a *keyAnalysis) term(t *gojq.Term, in bool) bool {
 			switch {
 			case kv.Val == nil && kv.KeyString == nil && kv.KeyQuery == nil && !strings.HasPrefix(kv.Key, "$"):
 				if in {
-					a.keys[kv.Key] = true // {verb} is {verb: .verb}
+					a.read(kv.Key, "") // {verb} is {verb: .verb}
 				}
 			case kv.Val == nil && !strings.HasPrefix(kv.Key, "$"):
 				if in {
@@ -198,16 +258,24 @@ func (a *keyAnalysis) index(ix *gojq.Index, onInput, in bool) {
 	if !onInput {
 		return
 	}
-	switch {
-	case ix.Name != "":
-		a.keys[ix.Name] = true
-	case ix.Str != nil && len(ix.Str.Queries) == 0 && !ix.IsSlice && ix.Start == nil:
-		a.keys[ix.Str.Str] = true
-	case !ix.IsSlice && ix.End == nil && constString(ix.Start) != nil: // .["key"]
-		a.keys[constString(ix.Start).Str] = true
-	default:
+	if k := constKey(ix); k != "" {
+		a.read(k, "")
+	} else {
 		a.whole = true
 	}
+}
+
+// constKey returns the key of .key, ."key" or .["key"], or "".
+func constKey(ix *gojq.Index) string {
+	switch {
+	case ix.Name != "":
+		return ix.Name
+	case ix.Str != nil && len(ix.Str.Queries) == 0 && !ix.IsSlice && ix.Start == nil:
+		return ix.Str.Str
+	case !ix.IsSlice && ix.End == nil && constString(ix.Start) != nil: // .["key"]
+		return constString(ix.Start).Str
+	}
+	return ""
 }
 
 // constString returns the string of a query that is a string literal.

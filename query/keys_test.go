@@ -82,6 +82,9 @@ func TestValueOfGivesTheSameResults(t *testing.T) {
 		`"\(.verb) \(.requestURI) \(.sourceIPs)"`,
 		`.requestObject.metadata.name // .responseObject.kind`,
 		`if .impersonatedUser then .impersonatedUser.username else .missing end`,
+		`[.user.groups[0], .user.extra, .objectRef.name, .objectRef.namespace?, .responseStatus["code"]]`,
+		`select(.objectRef.name) | [.objectRef.name, (.objectRef | length), .user.username.x?]`,
+		`.annotations["authorization.k8s.io/decision"], .requestObject.kind, .verb.x?`,
 	}
 	for name, path := range corpora(t) {
 		for _, expr := range exprs {
@@ -106,9 +109,16 @@ func TestValueOfGivesTheSameResults(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, got := results(p, whole), results(p, part)
-				if diff := cmp.Diff(want, got); diff != "" {
+				members, err := p.Input(ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := results(p, whole)
+				if diff := cmp.Diff(want, results(p, part)); diff != "" {
 					t.Fatalf("%s: %s at %v: (-whole +keys):\n%s", name, expr, ev.Pos(), diff)
+				}
+				if diff := cmp.Diff(want, results(p, members)); diff != "" {
+					t.Fatalf("%s: %s at %v: (-whole +members):\n%s", name, expr, ev.Pos(), diff)
 				}
 				n++
 				outputs += len(want)
@@ -155,6 +165,40 @@ func TestFastValue(t *testing.T) {
 		}
 		if v, err := decodeScalar([]byte(raw)); err != nil || !reflect.DeepEqual(v, want) {
 			t.Errorf("%s: decodeScalar gives %#v, %v; encoding/json %#v", raw, v, err, want)
+		}
+	}
+}
+
+// TestFastMembers: the members asked for decode exactly as encoding/json
+// decodes them, whatever is skipped around them, or fastMembers declines.
+func TestFastMembers(t *testing.T) {
+	names := []string{"username", "code"}
+	for _, raw := range []string{
+		`{}`, `{"username":"u"}`, `{"uid":"x","username":"u","groups":["a","b"]}`,
+		`{"extra":{"k":["v\"}",","]},"username":"u"}`, `{"skip":"a\\","username":"u"}`,
+		`{"skip":"a\\\"","code":200,"username":{"nested":[1,{"x":"]"}]}}`,
+		`{"username":"a","username":"b"}`, `{"user\u006eame":"u"}`, `{"username" : "u"}`,
+		`{"a":[[[{}]]],"code":-1.5e3}`, `{"username":"\u00e9"}`, `{"username":null,"other":true}`,
+	} {
+		whole, err := decodeStd([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		want := map[string]any{}
+		for k, v := range whole.(map[string]any) {
+			if slices.Contains(names, k) {
+				want[k] = v
+			}
+		}
+		got, ok := fastMembers([]byte(raw), names)
+		if !ok {
+			if !strings.Contains(raw, `\u`) && !strings.Contains(raw, ` `) {
+				t.Errorf("%s: declined", raw)
+			}
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: (-encoding/json +fastMembers):\n%s", raw, diff)
 		}
 	}
 }

@@ -248,13 +248,7 @@ func (r *queryRun) runParallel() {
 		}
 	}
 	work := func(ev *auditlog.Event, res *eventResult) bool {
-		var v any
-		var err error
-		if known {
-			v, err = query.ValueOf(ev, keys)
-		} else {
-			v, err = query.Value(ev)
-		}
+		v, err := r.prog.Input(ev)
 		if err != nil {
 			pos := ev.Pos()
 			res.reset()
