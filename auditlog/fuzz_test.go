@@ -61,6 +61,9 @@ func FuzzReader(f *testing.F) {
 		f.Add(b, uint8(1))
 		f.Add(b, uint8(2))
 	}
+	for _, tc := range corruptGzip() {
+		f.Add(tc.data, uint8(3))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
 		input := data
 		var plain []byte

@@ -373,6 +373,10 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 			}
 			n, err := rd.in.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
+			if resumable(err) {
+				readErr = err // the chunk ends at the damage; reading goes on after it
+				break
+			}
 			if err != nil {
 				eof = true
 				if err != io.EOF {
@@ -392,6 +396,15 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 			c.readErr = readErr
 			p.send(in, c)
 			return
+		}
+		if readErr != nil { // resumable: a chunk of its own, ended by the error
+			c.readErr, readErr = readErr, nil
+			carry = carry[:0]
+			off += int64(len(buf))
+			if !p.send(in, c) {
+				return
+			}
+			continue
 		}
 		if cut == 0 {
 			// No boundary within chunkSpan*size: the caller reads the rest in order.
@@ -470,7 +483,10 @@ func (p *pipeline[T]) worker() {
 func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 	c.items = c.items[:0]
 	c.lines = bytes.Count(c.data, []byte{'\n'}) // here, not in the reader: it is the one goroutine per input
-	if ls := p.cfg.literals; ls != nil && c.off != 0 && !c.last && !ls.mayContain(c.data) {
+	if c.readErr != nil && len(c.data) > 0 && c.data[len(c.data)-1] != '\n' && resumable(c.readErr) {
+		c.lines++ // as the Reader counts: what follows the damage starts a new line
+	}
+	if ls := p.cfg.literals; ls != nil && c.off != 0 && !c.last && c.readErr == nil && !ls.mayContain(c.data) {
 		return // the caller keeps only events with a literal; none is here
 	}
 	rd.resetChunk(c.name, c.data, c.off, 0, c.last, c.readErr, c.compressed)

@@ -251,6 +251,9 @@ func FuzzParallel(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(hostileStream()))
+	for _, tc := range corruptGzip() {
+		f.Add(tc.data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<20 {
 			return

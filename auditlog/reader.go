@@ -8,7 +8,6 @@ import (
 	"io"
 	"iter"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -32,7 +31,8 @@ type Reader struct {
 	cfg config
 
 	br         *bufio.Reader
-	gz         *gzip.Reader
+	gz         gzipMembers
+	srcOffset  offsetReader // counts the compressed bytes, for gz
 	zd         *zstd.Decoder
 	in         io.Reader // the decompressed stream
 	compressed bool
@@ -104,10 +104,11 @@ func (rd *Reader) Reset(r io.Reader) {
 	if rd.cfg.progress != nil {
 		r = countingReader{r, rd.cfg.progress}
 	}
+	rd.srcOffset = offsetReader{r: r}
 	if rd.br == nil {
-		rd.br = bufio.NewReaderSize(r, peekBufSize)
+		rd.br = bufio.NewReaderSize(&rd.srcOffset, peekBufSize)
 	} else {
-		rd.br.Reset(r)
+		rd.br.Reset(&rd.srcOffset)
 	}
 	if rd.buf == nil {
 		rd.buf = make([]byte, initialBufSize)
@@ -125,16 +126,11 @@ func (rd *Reader) Reset(r io.Reader) {
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		rd.compressed = true
-		if rd.gz == nil {
-			rd.gz, err = gzip.NewReader(rd.br)
-		} else {
-			err = rd.gz.Reset(rd.br)
-		}
-		if err != nil {
+		if err := rd.gz.reset(rd.br, &rd.srcOffset); err != nil {
 			rd.startErr = fmt.Errorf("gzip: %w", err)
 			return
 		}
-		rd.in = rd.gz
+		rd.in = &rd.gz
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		rd.compressed = true
 		if rd.zd == nil {
@@ -274,7 +270,13 @@ func (rd *Reader) truncated(rec record, off int) error {
 		err := rd.readErr
 		rd.readErr = nil
 		p := rd.errAt(rec, off, nil)
-		return rd.fatal(p.Line, p.Offset, fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed)))
+		more := resumable(err)
+		err = fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed))
+		if more {
+			rd.line++ // what follows the damage starts a new line
+			return &ParseError{File: rd.cfg.name, Line: p.Line, Offset: p.Offset, Err: err, Compressed: rd.compressed}
+		}
+		return rd.fatal(p.Line, p.Offset, err)
 	}
 	if rd.midStream {
 		return rd.errAt(rec, off, ErrIncomplete)
@@ -484,6 +486,9 @@ func (rd *Reader) endOfStream() error {
 		off := rd.base + int64(rd.r)
 		err := rd.readErr
 		rd.readErr = nil
+		if resumable(err) {
+			return &ParseError{File: rd.cfg.name, Line: rd.line + 1, Offset: off, Err: describeReadErr(err, rd.compressed), Compressed: rd.compressed}
+		}
 		return rd.fatal(rd.line+1, off, describeReadErr(err, rd.compressed))
 	}
 	rd.done = true
@@ -493,6 +498,10 @@ func (rd *Reader) endOfStream() error {
 func describeReadErr(err error, compressed bool) error {
 	if compressed && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 		return fmt.Errorf("compressed stream is truncated: %w", err)
+	}
+	var ge *GzipMemberError
+	if errors.As(err, &ge) {
+		return err
 	}
 	if compressed {
 		return fmt.Errorf("decompression failed: %w", err)
