@@ -3,13 +3,16 @@ package auditlog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // layout creates files (name -> content) in a new directory.
@@ -165,4 +168,72 @@ func TestReadFilesCancel(t *testing.T) {
 	if !errors.Is(last, context.Canceled) || n >= 6000 || n < 1000 {
 		t.Errorf("read %d events after cancelling at 1000, last error %v", n, last)
 	}
+}
+
+// TestReadFilesDuringRotation: lumberjack rotating (renaming the active log to
+// a backup, compressing that, deleting the oldest backup) while the set is
+// read loses nothing and duplicates nothing: the read sees the set as it was
+// when it began.
+func TestReadFilesDuringRotation(t *testing.T) {
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprint("threads ", threads), func(t *testing.T) {
+			dir := t.TempDir()
+			active := filepath.Join(dir, "kube-apiserver-audit.log")
+			logger := &lumberjack.Logger{Filename: active, MaxSize: 1, MaxBackups: 1, Compress: true}
+			defer logger.Close()
+			var want []string
+			write := func(prefix string, n int) {
+				for i := range n {
+					id := fmt.Sprintf("%s-%05d", prefix, i)
+					want = append(want, id)
+					if _, err := logger.Write([]byte(ev(id) + "\n")); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			write("first", 2500) // over 1 MiB: one rotation, so a backup and the active log
+			waitForGzip(t, dir, 1)
+			var got []string
+			n := 0
+			for ev, err := range ReadFiles(context.Background(), []string{active}, WithConcurrency(threads), withChunkSize(4096)) {
+				if err != nil {
+					t.Fatalf("error during rotation: %v", err)
+				}
+				got = append(got, string(ev.AuditID()))
+				if n++; n == 10 {
+					// Rotate twice: the active log becomes a backup and is gzipped,
+					// and the backup being read is the oldest, so it is deleted.
+					logger.Rotate()
+					before := len(want)
+					write("later", 100)
+					logger.Rotate()
+					want = want[:before]
+					waitForGzip(t, dir, 1)
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("events (-present when the read began +read):\n%s", diff)
+			}
+		})
+	}
+}
+
+// waitForGzip waits for lumberjack's background compression and pruning to
+// leave n .gz backups and no uncompressed one in dir.
+func waitForGzip(t *testing.T, dir string, n int) {
+	t.Helper()
+	for range 500 {
+		gz, _ := filepath.Glob(filepath.Join(dir, "*-*.log.gz"))
+		plain, _ := filepath.Glob(filepath.Join(dir, "*-*T*.log"))
+		if len(gz) == n && len(plain) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	t.Fatalf("lumberjack did not settle on %d backups: %v", n, names)
 }

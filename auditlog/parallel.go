@@ -7,6 +7,7 @@ import (
 	"iter"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -50,7 +51,12 @@ type Result[T any] struct {
 // (which yields ctx.Err()), stops every goroutine before ScanFiles returns.
 func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
-		files, errs := Expand(paths)
+		files, opened, errs := snapshot(paths)
+		defer func() {
+			for _, f := range opened {
+				f.Close() // those never reached; the others are closed already
+			}
+		}()
 		for _, err := range errs {
 			if !yield(Result[T]{Err: fileError(err)}) {
 				return
@@ -58,9 +64,37 @@ func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opt
 		}
 		srcs := make([]source, len(files))
 		for i, f := range files {
-			srcs[i] = fileSource(f)
+			srcs[i] = fileSource(f, opened[f])
 		}
 		scan(ctx, srcs, work, opts, yield)
+	}
+}
+
+// maxOpenedAhead bounds the files snapshot holds open.
+const maxOpenedAhead = 512
+
+// snapshot is Expand(paths) with the files opened at once (up to
+// maxOpenedAhead of them), so that the read sees the logs as they were when
+// it began: an active log that lumberjack renames to a backup while it is
+// read, a backup it compresses and removes, or the oldest one it deletes, is
+// still read to its end from the open file. A rotation between listing and
+// opening changes the listing, so then both are done again.
+func snapshot(paths []string) (files []string, opened map[string]*os.File, errs []error) {
+	for try := 0; ; try++ {
+		files, errs = Expand(paths)
+		opened = make(map[string]*os.File, min(len(files), maxOpenedAhead))
+		for _, path := range files[:min(len(files), maxOpenedAhead)] {
+			if f, err := os.Open(path); err == nil {
+				opened[path] = f
+			} // else the read reports it
+		}
+		again, _ := Expand(paths)
+		if slices.Equal(files, again) || try == 2 {
+			return files, opened, errs
+		}
+		for _, f := range opened {
+			f.Close()
+		}
 	}
 }
 
@@ -78,11 +112,14 @@ type source struct {
 	open func() (io.Reader, func(), error)
 }
 
-func fileSource(path string) source {
+// fileSource reads the file at path, or f when snapshot has opened it.
+func fileSource(path string, f *os.File) source {
 	return source{name: path, open: func() (io.Reader, func(), error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, nil, err
+		if f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				return nil, nil, err
+			}
 		}
 		return f, func() { f.Close() }, nil
 	}}

@@ -170,10 +170,12 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 			for v := range src.values() {
 				all = append(all, v)
 			}
-			r.emit(r.evaluate(all, res))
+			if !s.stopped {
+				r.emit(r.evaluate(all, res))
+			}
 		default:
 			for v := range src.values() {
-				if r.emit(r.evaluate(v, res)); r.halted || s.writeErr != nil {
+				if r.emit(r.evaluate(v, res)); r.halted || s.writeErr != nil || s.stopped {
 					break
 				}
 			}
@@ -260,7 +262,7 @@ func (r *queryRun) runParallel() {
 		return true
 	}
 	for _, res := range scanEvents(r.s, work, opts...) {
-		if r.emit(res); r.halted || r.s.writeErr != nil {
+		if r.emit(res); r.halted || r.s.writeErr != nil || r.s.stopped {
 			return
 		}
 	}
@@ -375,7 +377,9 @@ func (in *eventInputs) values() iter.Seq[any] {
 				return
 			}
 			if err, isErr := v.(error); isErr {
-				in.session.report(err)
+				if in.session.report(err); in.session.stopped {
+					return
+				}
 				continue
 			}
 			if !yield(v) {

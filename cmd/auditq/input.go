@@ -25,6 +25,7 @@ import (
 type inputFlags struct {
 	filter      query.Filter
 	merge       bool
+	strict      bool
 	threads     int
 	color, mono bool // jq's -C and -M
 }
@@ -49,6 +50,7 @@ func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	f := &in.filter
 	fs := cmd.Flags()
 	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
+	fs.BoolVar(&in.strict, "strict", false, "stop at the first bad line or unreadable file (exit status 5)")
 	fs.IntVar(&in.threads, "threads", 0, "goroutines that decompress and decode (0: one per core; 1: sequential)")
 	fs.BoolVarP(&in.color, "color-output", "C", false, "colour even when not on a terminal")
 	fs.BoolVarP(&in.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
@@ -90,9 +92,11 @@ type session struct {
 	merge   bool      // interleave the inputs by time
 	out     *bufio.Writer
 	threads int // WithConcurrency
+	strict  bool
 
 	mu       sync.Mutex // orders stderr between reports and the progress line
 	problems int
+	stopped  bool // --strict met a problem: read no further
 	writeErr error
 	progress *progress
 	spool    *os.File // stdin copied to a temporary file, for --since 2h
@@ -107,7 +111,7 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	if in.threads < 0 {
 		return nil, &exitError{exitUsage, fmt.Sprintf("--threads %d: want 0 (one per core) or more", in.threads)}
 	}
-	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict}
 	useStdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -269,7 +273,10 @@ func mergeByTime[T any](s *session, sources []iter.Seq[auditlog.Result[T]], yiel
 					stopped = true
 					return false
 				}
-				s.report(r.Err)
+				if s.report(r.Err); s.stopped {
+					stopped = true
+					return false
+				}
 			default:
 				c.r = r
 				c.at = query.EventTime(r.Event).UnixNano()
@@ -318,7 +325,9 @@ func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*
 				s.report(errors.New("interrupted"))
 				return false
 			}
-			s.report(r.Err)
+			if s.report(r.Err); s.stopped {
+				return false
+			}
 			continue
 		}
 		if s.writeErr != nil {
@@ -335,6 +344,7 @@ func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*
 func (s *session) report(err error) {
 	s.problems++
 	s.printError(err)
+	s.stopped = s.strict
 }
 
 // printError prints err on stderr, after the output so far.
@@ -368,6 +378,9 @@ func (s *session) finish(what string) error {
 			return nil
 		}
 		return &exitError{exitBadInput, fmt.Sprintf("write: %v", s.writeErr)}
+	}
+	if s.stopped {
+		return &exitError{exitBadInput, "stopped at the first problem (--strict): the output covers only the input before it"}
 	}
 	if s.problems > 0 {
 		return &exitError{exitBadInput, fmt.Sprintf("%d problem(s) in the input; %s", s.problems, what)}
