@@ -13,6 +13,10 @@ import (
 // maxDepth matches encoding/json's nesting limit, so both accept the same inputs.
 const maxDepth = 10000
 
+// depthMsg is the error for a value nested deeper than maxDepth (encoding/json
+// says "exceeded max depth").
+const depthMsg = "exceeded max depth: JSON nested more than 10000 levels deep"
+
 // decodeError is a fault at an offset of the decoded bytes. incomplete is set when
 // the bytes ended inside a value, which framing uses to join pretty-printed lines.
 type decodeError struct {
@@ -706,7 +710,7 @@ func (d *decoder) array(fn func() error) error {
 // already closed).
 func (d *decoder) open(closer byte) (empty bool, err error) {
 	if d.depth++; d.depth > maxDepth {
-		return false, d.syntax("exceeded max depth")
+		return false, d.syntax(depthMsg)
 	}
 	d.pos++
 	d.ws()

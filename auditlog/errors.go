@@ -22,6 +22,10 @@ var (
 	// which is not supported. When the first line of a stream is legacy, the whole
 	// stream is refused with this error.
 	ErrLegacyFormat = errors.New("legacy text audit format (--audit-log-format=legacy) is not supported; re-run the API server with --audit-log-format=json")
+	// ErrZeroFilled: NUL bytes where a line should start, as a crash or a full
+	// disk leaves blocks of a file zero-filled. An event after them on the same
+	// line is still read.
+	ErrZeroFilled = errors.New("NUL bytes where events should be (zero-filled by a crash or a full disk)")
 	// ErrNotEvent: the line is valid JSON but not an object or array of objects.
 	ErrNotEvent = errors.New("JSON value is not an audit event object")
 )

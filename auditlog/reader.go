@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"iter"
 
 	"github.com/klauspost/compress/zstd"
@@ -120,7 +121,10 @@ func (rd *Reader) Reset(r io.Reader) {
 
 	magic, err := rd.br.Peek(6)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
-		rd.startErr = err
+		if pe, ok := err.(*os.PathError); ok {
+			err = pe.Err // the file is named once, by the ParseError
+		}
+		rd.startErr = fmt.Errorf("read failed: %w", err)
 		return
 	}
 	switch {
@@ -248,6 +252,19 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 	if err != nil {
 		if de.incomplete {
 			return nil, rd.truncated(rec, 0)
+		}
+		if isSyntax(err) && rec.data[0] == 0 {
+			// Zero-filled blocks: report them, and decode what follows on the line.
+			q := 0
+			for q < len(rec.data) && rec.data[q] == 0 {
+				q++
+			}
+			if q < len(rec.data) && rec.data[q] == '{' {
+				rd.pending = append(rd.pending, record{data: rec.data[q:], off: rec.off + int64(q), line: rec.line, col0: rec.col0 + q})
+			} else if q < len(rec.data) {
+				return nil, rd.errAt(rec, q, fmt.Errorf("%w (%d bytes), then bytes that are not JSON", ErrZeroFilled, q))
+			}
+			return nil, rd.errAt(rec, 0, fmt.Errorf("%w (%d bytes)", ErrZeroFilled, q))
 		}
 		if isSyntax(err) {
 			if i := bytes.Index(rec.data[1:], cutMarker); i >= 0 {
@@ -502,6 +519,9 @@ func describeReadErr(err error, compressed bool) error {
 	var ge *GzipMemberError
 	if errors.As(err, &ge) {
 		return err
+	}
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return fmt.Errorf("zstd frame asks for a decoding window over the memory limit (128 MiB by default): %w", err)
 	}
 	if compressed {
 		return fmt.Errorf("decompression failed: %w", err)

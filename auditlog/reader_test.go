@@ -97,7 +97,12 @@ func TestReaderTable(t *testing.T) {
 		{
 			name:  "NUL bytes where a line was",
 			input: ev("a") + "\n" + marker + "\x00\x00\x00\x00\n" + ev("b") + "\n",
-			ids:   []string{"a", "b"}, errs: []errWant{syntaxErr},
+			ids:   []string{"a", "b"}, errs: []errWant{{is: ErrZeroFilled}},
+		},
+		{
+			name:  "NUL bytes, then an event on the same line",
+			input: ev("a") + "\n" + marker + strings.Repeat("\x00", 4096) + ev("b") + "\n" + "\x00\x00" + marker + "x\n" + ev("c"),
+			ids:   []string{"a", "b", "c"}, errs: []errWant{{is: ErrZeroFilled}, {is: ErrZeroFilled}},
 		},
 		{
 			name:  "pretty-printed events",

@@ -239,7 +239,7 @@ func (d *decoder) skip() error {
 		switch c := data[d.pos]; {
 		case c == '{' || c == '[':
 			if d.depth+len(containers)+1 > maxDepth {
-				return d.syntax("exceeded max depth")
+				return d.syntax(depthMsg)
 			}
 			containers = append(containers, c)
 			d.pos++

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ type inputFlags struct {
 	filter      query.Filter
 	merge       bool
 	strict      bool
+	maxLine     string
 	threads     int
 	color, mono bool // jq's -C and -M
 }
@@ -51,6 +53,7 @@ func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	fs := cmd.Flags()
 	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
 	fs.BoolVar(&in.strict, "strict", false, "stop at the first bad line or unreadable file (exit status 5)")
+	fs.StringVar(&in.maxLine, "max-line-size", "64MiB", "longest line held in memory; longer lines are reported and skipped (bytes, or with KiB, MiB, GiB)")
 	fs.IntVar(&in.threads, "threads", 0, "goroutines that decompress and decode (0: one per core; 1: sequential)")
 	fs.BoolVarP(&in.color, "color-output", "C", false, "colour even when not on a terminal")
 	fs.BoolVarP(&in.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
@@ -93,6 +96,7 @@ type session struct {
 	out     *bufio.Writer
 	threads int // WithConcurrency
 	strict  bool
+	maxLine int
 
 	mu       sync.Mutex // orders stderr between reports and the progress line
 	problems int
@@ -111,7 +115,11 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	if in.threads < 0 {
 		return nil, &exitError{exitUsage, fmt.Sprintf("--threads %d: want 0 (one per core) or more", in.threads)}
 	}
-	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict}
+	maxLine, err := parseSize(in.maxLine)
+	if err != nil || maxLine < 64 || maxLine > 1<<30 {
+		return nil, &exitError{exitUsage, fmt.Sprintf("--max-line-size %q: want a size from 64 bytes to 1GiB, such as 1048576 or 64MiB", in.maxLine)}
+	}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine}
 	useStdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -202,7 +210,7 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		filtered := func(ev *auditlog.Event, out *T) bool {
 			return s.matcher.Match(ev) && (work == nil || work(ev, out))
 		}
-		opts = append(opts, auditlog.WithConcurrency(s.threads))
+		opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine))
 		if s.progress != nil {
 			opts = append(opts, auditlog.WithProgress(&s.progress.done))
 		}
@@ -490,4 +498,21 @@ func checkChoice(flag, v string, choices ...string) error {
 		}
 	}
 	return &exitError{exitUsage, fmt.Sprintf("%s %s: want one of %s", flag, quoteArg(v), strings.Join(choices, ", "))}
+}
+
+// parseSize reads a byte count: 4096, 512KiB, 64MiB, 1GiB (KB, MB, GB and
+// K, M, G are taken as the same powers of 1024).
+func parseSize(v string) (int, error) {
+	num := strings.TrimRight(v, "KMGiBb")
+	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(v[len(num):], "B"), "b"))
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: %q", v)
+	}
+	shift := map[string]int{"": 0, "K": 10, "KI": 10, "M": 20, "MI": 20, "G": 30, "GI": 30}
+	sh, ok := shift[unit]
+	if !ok || n > (1<<40)>>sh {
+		return 0, fmt.Errorf("not a size: %q", v)
+	}
+	return n << sh, nil
 }
