@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"iter"
+	"os"
 
 	"github.com/klauspost/compress/zstd"
 )
