@@ -27,6 +27,9 @@ type GzipMemberError struct {
 }
 
 func (e *GzipMemberError) Error() string {
+	if e.Resumed && e.ResumedAt == e.At {
+		return fmt.Sprintf("corrupt gzip member (%v) by compressed byte %d; reading goes on with the next member", e.Err, e.At)
+	}
 	if e.Resumed {
 		return fmt.Sprintf("corrupt gzip member (%v) by compressed byte %d; skipped %d compressed bytes to the next member",
 			e.Err, e.At, e.ResumedAt-e.At)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,7 +131,23 @@ func TestGzipCorruptMember(t *testing.T) {
 // TestGzipCorruptMemberParallel: the pipeline delivers the same as the
 // sequential Reader around a damaged member, at any chunk size.
 func TestGzipCorruptMemberParallel(t *testing.T) {
-	for _, tc := range corruptGzip() {
+	// Real damage: a flipped bit in the first of two concatenated backups
+	// makes the decompressor write garbage lines up to the CRC check.
+	var flipped []byte
+	for _, name := range []string{"kube-apiserver-audit-2026-11-20T08-00-08.867.log.gz", "kube-apiserver-audit-2026-11-20T08-00-17.939.log.gz"} {
+		b, err := os.ReadFile(filepath.Join(testdataRotated, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		flipped = append(flipped, b...)
+	}
+	flipped[5000] ^= 0xff
+	cases := append(corruptGzip(), struct {
+		name string
+		data []byte
+		want []string
+	}{name: "bit flip in a backup", data: flipped})
+	for _, tc := range cases {
 		seq := transcript(ScanReader[struct{}](context.Background(), bytes.NewReader(tc.data), nil, WithConcurrency(1)))
 		for _, chunk := range []int{64, 700, 1 << 16} {
 			par := transcript(ScanReader[struct{}](context.Background(), bytes.NewReader(tc.data), nil, WithConcurrency(2), withChunkSize(chunk)))

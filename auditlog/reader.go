@@ -504,7 +504,11 @@ func (rd *Reader) endOfStream() error {
 		err := rd.readErr
 		rd.readErr = nil
 		if resumable(err) {
-			return &ParseError{File: rd.cfg.name, Line: rd.line + 1, Offset: off, Err: describeReadErr(err, rd.compressed), Compressed: rd.compressed}
+			perr := &ParseError{File: rd.cfg.name, Line: rd.line + 1, Offset: off, Err: describeReadErr(err, rd.compressed), Compressed: rd.compressed}
+			if rd.r > 0 && rd.buf[rd.r-1] != '\n' {
+				rd.line++ // what follows the damage starts a new line
+			}
+			return perr
 		}
 		return rd.fatal(rd.line+1, off, describeReadErr(err, rd.compressed))
 	}
