@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/gzip"
 )
 
 // members returns the events ids, one gzip member per group.
@@ -157,6 +159,46 @@ func TestGzipCorruptMemberParallel(t *testing.T) {
 		}
 		if testing.Verbose() {
 			fmt.Println(tc.name, strings.Join(seq, "\n  "))
+		}
+	}
+}
+
+// TestGzipBombBoundedMemory: a tiny file that decompresses to 256 MiB of
+// zeros with no newline costs the line limit in memory, not its size; the
+// events around it are read and the line is reported once.
+func TestGzipBombBoundedMemory(t *testing.T) {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(ev("before") + "\n"))
+	zeros := make([]byte, 1<<20)
+	for range 256 {
+		w.Write(zeros)
+	}
+	w.Write([]byte("\n" + ev("after") + "\n"))
+	w.Close()
+	if b.Len() > 1<<20 {
+		t.Fatalf("the bomb is %d bytes: not a bomb", b.Len())
+	}
+	for _, threads := range []int{1, 2} {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.TotalAlloc
+		var got []string
+		for r := range ScanReader[struct{}](context.Background(), bytes.NewReader(b.Bytes()), nil, WithConcurrency(threads), WithMaxLineSize(1<<20)) {
+			if r.Err != nil {
+				got = append(got, "error: "+r.Err.Error())
+				continue
+			}
+			got = append(got, string(r.Event.AuditID()))
+		}
+		runtime.ReadMemStats(&ms)
+		want := []string{"before", fmt.Sprintf("error: <input>:2:1: line too long: more than 1048576 bytes; skipped (decompressed byte offset %d)", len(ev("before"))+1), "after"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("threads %d (-want +got):\n%s", threads, diff)
+		}
+		if alloc := ms.TotalAlloc - before; alloc > 32<<20 {
+			t.Errorf("threads %d: decompressing 256 MiB allocated %d MiB", threads, alloc>>20)
 		}
 	}
 }
