@@ -29,6 +29,14 @@ func FuzzFilters(f *testing.F) {
 		f.Add(seed, kind, "kube-system")
 	}
 	f.Add(seed, uint8(0), string(bytes.SplitN(bytes.SplitN(lines[3], []byte(`"auditID":"`), 2)[1], []byte(`"`), 2)[0]))
+	filepath.Walk(filepath.Join("..", "..", "shared", "realdata"), func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && info.Size() < 16<<10 {
+			if b, err := os.ReadFile(path); err == nil {
+				f.Add(b, uint8(len(path)), "system:*")
+			}
+		}
+		return nil
+	})
 	f.Add([]byte(`{"auditID":"\u0061bc","verb":"g\u0065t","user":{"username":"\u00e9"}}`+"\n"), uint8(0), "abc")
 	f.Fuzz(func(t *testing.T, log []byte, kind uint8, value string) {
 		if len(log) > 1<<20 || strings.ContainsAny(value, "\x00") {
