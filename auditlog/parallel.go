@@ -634,7 +634,7 @@ func (p *pipeline[T]) deliverRest(c *chunk[T], lineBase int, yield func(Result[T
 func (rd *Reader) resetChunk(name string, data []byte, off int64, line int, last bool, readErr error, compressed bool) {
 	rd.cfg.name = name
 	rd.buf = data[:len(data):len(data)]
-	rd.r, rd.w, rd.base, rd.line = 0, len(data), off, line
+	rd.r, rd.w, rd.base, rd.line, rd.damagedAt = 0, len(data), off, line, -1
 	rd.eof, rd.readErr = readErr == nil, readErr
 	rd.skipping, rd.done, rd.startErr = false, false, nil
 	rd.bomDone, rd.started = off != 0, off != 0

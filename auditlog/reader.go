@@ -59,6 +59,7 @@ type Reader struct {
 	// midStream: buf is a chunk of whole lines that more of the stream follows
 	// (parallel reading), so a value left open at its end was cut short.
 	midStream bool
+	damagedAt int64 // stream offset of the last newLineAfterDamage, or -1
 }
 
 // record is one framed JSON document with the position of its first byte.
@@ -114,7 +115,7 @@ func (rd *Reader) Reset(r io.Reader) {
 	if rd.buf == nil {
 		rd.buf = make([]byte, initialBufSize)
 	}
-	rd.r, rd.w, rd.base, rd.line = 0, 0, 0, 0
+	rd.r, rd.w, rd.base, rd.line, rd.damagedAt = 0, 0, 0, 0, -1
 	rd.eof, rd.readErr, rd.skipping, rd.bomDone, rd.started, rd.done = false, nil, false, false, false, false
 	rd.pending, rd.list, rd.startErr = rd.pending[:0], listState{}, nil
 	rd.in, rd.compressed = rd.br, false
@@ -290,7 +291,7 @@ func (rd *Reader) truncated(rec record, off int) error {
 		more := resumable(err)
 		err = fmt.Errorf("%w; the incomplete event starting here was dropped", describeReadErr(err, rd.compressed))
 		if more {
-			rd.line++ // what follows the damage starts a new line
+			rd.newLineAfterDamage()
 			return &ParseError{File: rd.cfg.name, Line: p.Line, Offset: p.Offset, Err: err, Compressed: rd.compressed}
 		}
 		return rd.fatal(p.Line, p.Offset, err)
@@ -497,6 +498,16 @@ func (rd *Reader) continueRecord(firstEnd int) (record, error) {
 	}
 }
 
+// newLineAfterDamage counts the data after a damaged compressed stream as a
+// new line, once for the partial line before the damage, however many
+// damaged members follow one another.
+func (rd *Reader) newLineAfterDamage() {
+	if at := rd.base + int64(rd.r); at != rd.damagedAt {
+		rd.line++
+		rd.damagedAt = at
+	}
+}
+
 // endOfStream reports the end: io.EOF, or the read error that ended the stream.
 func (rd *Reader) endOfStream() error {
 	if rd.readErr != nil {
@@ -506,7 +517,7 @@ func (rd *Reader) endOfStream() error {
 		if resumable(err) {
 			perr := &ParseError{File: rd.cfg.name, Line: rd.line + 1, Offset: off, Err: describeReadErr(err, rd.compressed), Compressed: rd.compressed}
 			if rd.r > 0 && rd.buf[rd.r-1] != '\n' {
-				rd.line++ // what follows the damage starts a new line
+				rd.newLineAfterDamage()
 			}
 			return perr
 		}
