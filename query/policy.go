@@ -1,0 +1,187 @@
+package query
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	auditinternal "k8s.io/apiserver/pkg/apis/audit"
+	"k8s.io/apiserver/pkg/apis/audit/validation"
+	"k8s.io/apiserver/pkg/audit"
+	kpolicy "k8s.io/apiserver/pkg/audit/policy"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"sigs.k8s.io/yaml"
+
+	"github.com/auditq/auditq/auditlog"
+)
+
+// Policy is an audit policy as kube-apiserver loads it (--audit-policy-file),
+// evaluated with k8s.io/apiserver's own rule evaluator, and able to say which
+// rule decided.
+type Policy struct {
+	Name string // the file, for messages
+	// APIVersion is the one the file declares. audit.k8s.io/v1beta1 and
+	// v1alpha1, which current kube-apiservers refuse, are read as v1 (the rule
+	// schema is the same) and noted in Notes.
+	APIVersion string
+	Policy     *auditinternal.Policy
+	// Notes are what kube-apiserver would warn about or refuse: an old
+	// apiVersion, unknown fields (which it ignores).
+	Notes []string
+
+	eval audit.PolicyRuleEvaluator
+	// probes[i] evaluates rule i alone, at a level other than None, so that
+	// a match is told apart from no match.
+	probes []audit.PolicyRuleEvaluator
+}
+
+// PolicyDecision is what a policy decides for one request.
+type PolicyDecision struct {
+	Rule              int // index of the first rule that matched; -1: none (level None)
+	Level             auditinternal.Level
+	OmitStages        []auditinternal.Stage // the rule's and the policy's
+	OmitManagedFields bool
+}
+
+// LoadPolicy reads an audit policy file (YAML or JSON) as kube-apiserver
+// does: strictly, then leniently with the problem kept in Notes, then
+// validated with k8s.io/apiserver's validation.
+func LoadPolicy(name string, data []byte) (*Policy, error) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not YAML or JSON: %w", name, err)
+	}
+	if err := yaml.Unmarshal(js, &head); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if head.Kind != "Policy" {
+		return nil, fmt.Errorf("%s: kind %q, want an audit Policy (kind: Policy, apiVersion: audit.k8s.io/v1)", name, head.Kind)
+	}
+	p := &Policy{Name: name, APIVersion: head.APIVersion}
+	switch head.APIVersion {
+	case "audit.k8s.io/v1":
+	case "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1":
+		p.Notes = append(p.Notes, fmt.Sprintf("apiVersion %s is refused by kube-apiserver since v1.24; read as audit.k8s.io/v1, whose rules have the same schema: change the apiVersion line to audit.k8s.io/v1", head.APIVersion))
+		js = []byte(strings.Replace(string(js), `"apiVersion":"`+head.APIVersion+`"`, `"apiVersion":"audit.k8s.io/v1"`, 1))
+	default:
+		return nil, fmt.Errorf("%s: apiVersion %q, want audit.k8s.io/v1", name, head.APIVersion)
+	}
+
+	pol := &auditinternal.Policy{}
+	strict := serializer.NewCodecFactory(audit.Scheme, serializer.EnableStrict).UniversalDecoder()
+	if _, _, err := strict.Decode(js, nil, pol); err != nil {
+		if !runtime.IsStrictDecodingError(err) {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("kube-apiserver would ignore, with a warning: %v", err))
+		pol = &auditinternal.Policy{}
+		if _, _, err := audit.Codecs.UniversalDecoder().Decode(js, nil, pol); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if errs := validation.ValidatePolicy(pol); len(errs) > 0 {
+		return nil, fmt.Errorf("%s: kube-apiserver would refuse it: %w", name, errs.ToAggregate())
+	}
+	if len(pol.Rules) == 0 {
+		return nil, fmt.Errorf("%s: a policy with no rules is refused by kube-apiserver", name)
+	}
+	p.Policy = pol.DeepCopy() // as written: the evaluator merges the policy's omitStages into its copy's rules
+	p.eval = kpolicy.NewPolicyRuleEvaluator(pol)
+	for _, r := range pol.Rules {
+		probe := *pol.DeepCopy()
+		r := *r.DeepCopy()
+		r.Level = auditinternal.LevelMetadata
+		probe.Rules = []auditinternal.PolicyRule{r}
+		p.probes = append(p.probes, kpolicy.NewPolicyRuleEvaluator(&probe))
+	}
+	return p, nil
+}
+
+// Decide evaluates the policy for a request, as kube-apiserver's WithAudit
+// filter does, and finds the rule that decided.
+func (p *Policy) Decide(attrs authorizer.Attributes) PolicyDecision {
+	rac := p.eval.EvaluatePolicyRule(attrs)
+	d := PolicyDecision{Rule: -1, Level: rac.Level, OmitStages: rac.OmitStages, OmitManagedFields: rac.OmitManagedFields}
+	for i, probe := range p.probes {
+		if probe.EvaluatePolicyRule(attrs).Level != auditinternal.LevelNone {
+			d.Rule = i
+			break
+		}
+	}
+	return d
+}
+
+var requestInfos = &request.RequestInfoFactory{
+	APIPrefixes:          sets.NewString("api", "apis"),
+	GrouplessAPIPrefixes: sets.NewString("api"),
+}
+
+// methodOf is the HTTP method of a request with this verb, for the request
+// info factory (which works the verb out again from the method and path).
+var methodOf = map[string]string{
+	"get": http.MethodGet, "list": http.MethodGet, "watch": http.MethodGet,
+	"create": http.MethodPost, "update": http.MethodPut, "patch": http.MethodPatch,
+	"delete": http.MethodDelete, "deletecollection": http.MethodDelete,
+}
+
+// EventAttributes rebuilds the authorization attributes kube-apiserver
+// evaluated its audit policy with for the request an event records: the
+// authenticated user (before impersonation, as WithAudit runs first), the
+// verb, and the request info parsed from the request URI by the apiserver's
+// own RequestInfoFactory. The URI rather than objectRef gives the name: for a
+// create, objectRef.name is filled in from the object after the policy was
+// evaluated (without a name).
+func EventAttributes(ev *auditlog.Event) authorizer.Attributes {
+	u := ev.User()
+	info := &user.DefaultInfo{Name: string(u.Username), UID: string(u.UID)}
+	for _, g := range u.Groups {
+		info.Groups = append(info.Groups, string(g))
+	}
+	if len(u.Extra) > 0 {
+		info.Extra = map[string][]string{}
+		for _, x := range u.Extra {
+			vals := make([]string, len(x.Values))
+			for i, v := range x.Values {
+				vals[i] = string(v)
+			}
+			info.Extra[string(x.Key)] = vals
+		}
+	}
+	verb := string(ev.Verb())
+	attrs := authorizer.AttributesRecord{User: info, Verb: verb}
+	ref := ev.ObjectRef()
+	uri, err := url.ParseRequestURI(string(ev.RequestURI()))
+	if err == nil {
+		attrs.Path = uri.Path
+	}
+	if ref == nil {
+		return attrs // a non-resource request: /healthz, /version, /metrics…
+	}
+	attrs.ResourceRequest = true
+	attrs.Namespace, attrs.Name = string(ref.Namespace), string(ref.Name)
+	attrs.APIGroup, attrs.APIVersion = string(ref.APIGroup), string(ref.APIVersion)
+	attrs.Resource, attrs.Subresource = string(ref.Resource), string(ref.Subresource)
+	if err != nil {
+		return attrs
+	}
+	method, ok := methodOf[verb]
+	if !ok {
+		method = http.MethodGet
+	}
+	ri, err := requestInfos.NewRequestInfo(&http.Request{Method: method, URL: uri})
+	if err == nil && ri.IsResourceRequest && ri.Resource == attrs.Resource && ri.Subresource == attrs.Subresource {
+		attrs.Namespace, attrs.Name = ri.Namespace, ri.Name
+	}
+	return attrs
+}
+
