@@ -2,6 +2,8 @@ package query
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/url"
 
 	"os"
 	"path/filepath"
@@ -9,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/auditq/auditq/auditlog"
 	"github.com/auditq/auditq/bench/fixture"
@@ -92,4 +97,156 @@ func TestSimulateEqualsTheRealWriter(t *testing.T) {
 			t.Logf("%s: %d lines written; kept %d, trimmed %d, dropped %d of the full log's events", name, len(wantLines)-1, fates[Kept], fates[Trimmed], fates[Dropped])
 		})
 	}
+}
+
+// TestShadowedRules: rules reported shadowed really never decide a request
+// (on every request of a fixture log written at RequestResponse, an earlier
+// rule matches whenever they do), and the obvious cases are found.
+func TestShadowedRules(t *testing.T) {
+	const crafted = `apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: None
+  users: ["system:kube-proxy"]
+  verbs: ["watch"]
+- level: Metadata
+  resources: [{group: "", resources: ["secrets", "configmaps"]}]
+- level: Request
+  resources: [{group: "", resources: ["secrets"], resourceNames: ["x"]}]
+  verbs: ["get"]
+- level: None
+  nonResourceURLs: ["/healthz*", "/version"]
+- level: None
+  nonResourceURLs: ["/healthz/etcd"]
+- level: Metadata
+  resources: [{group: "*"}]
+- level: Request
+  resources: [{group: "apps", resources: ["deployments/*"]}]
+- level: Metadata
+- level: RequestResponse
+  users: ["alice"]
+`
+	p, err := LoadPolicy("crafted", []byte(crafted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ShadowedRules(p.Policy)
+	want := []Shadowing{{Rule: 3, ShadowBy: 2}, {Rule: 5, ShadowBy: 4}, {Rule: 7, ShadowBy: 6}, {Rule: 9, ShadowBy: 8}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("crafted policy (-want +got):\n%s", diff)
+	}
+
+	var full bytes.Buffer
+	if _, err := fixture.Write(&full, fixture.Config{Seed: 5, Requests: 3000, Policy: logEverything}); err != nil {
+		t.Fatal(err)
+	}
+	policies := testPolicies(t)
+	policies["crafted"] = crafted
+	for name, text := range policies {
+		p, err := LoadPolicy(name, []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd, _ := auditlog.NewReader(bytes.NewReader(full.Bytes()))
+		for ev, err := range rd.All() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			attrs := EventAttributes(ev)
+			for _, sh := range ShadowedRules(p.Policy) {
+				if p.probes[sh.Rule-1].EvaluatePolicyRule(attrs).Level != "None" && p.probes[sh.ShadowBy-1].EvaluatePolicyRule(attrs).Level == "None" {
+					t.Fatalf("%s: rule %d said shadowed by %d, but only it matches %s %s", name, sh.Rule, sh.ShadowBy, ev.Verb(), ev.RequestURI())
+				}
+			}
+		}
+	}
+}
+
+// TestPolicySimulationCounts: the per-rule counts equal counts made
+// independently, from encoding/json's reading of each line, with the
+// attributes taken from objectRef (the name from the URI's last segment for
+// item requests) and requests counted by distinct auditID.
+func TestPolicySimulationCounts(t *testing.T) {
+	var full bytes.Buffer
+	if _, err := fixture.Write(&full, fixture.Config{Seed: 3, Requests: 2000, Policy: fixture.BenchPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range testPolicies(t) {
+		p, err := LoadPolicy(name, []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim := NewPolicySimulation(p)
+		rd, _ := auditlog.NewReader(bytes.NewReader(full.Bytes()))
+		var buf []byte
+		for ev, err := range rd.All() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o PolicyOutcome
+			buf, o = ApplyPolicy(p, ev, buf[:0])
+			sim.Add(ev, o, len(buf))
+		}
+		got := sim.Report()
+
+		type count struct{ events, bytesBefore int64 }
+		want := map[int]*count{}
+		ids := map[int]map[string]bool{}
+		for _, line := range strings.SplitAfter(full.String(), "\n") {
+			if line == "" {
+				continue
+			}
+			var ev auditv1.Event
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatal(err)
+			}
+			rule := 0
+			attrs := oracleAttributes(&ev)
+			for i, probe := range p.probes {
+				if probe.EvaluatePolicyRule(attrs).Level != "None" {
+					rule = i + 1
+					break
+				}
+			}
+			if want[rule] == nil {
+				want[rule], ids[rule] = &count{}, map[string]bool{}
+			}
+			want[rule].events++
+			want[rule].bytesBefore += int64(len(line))
+			ids[rule][string(ev.AuditID)] = true
+		}
+		for _, r := range got.Rules {
+			w := want[r.Rule]
+			if w == nil {
+				w = &count{}
+			}
+			if r.Events != w.events || r.BytesBefore != w.bytesBefore || r.Requests != int64(len(ids[r.Rule])) {
+				t.Errorf("%s rule %d: %d events, %d bytes, %d requests; independently %d, %d, %d",
+					name, r.Rule, r.Events, r.BytesBefore, r.Requests, w.events, w.bytesBefore, len(ids[r.Rule]))
+			}
+		}
+		if got.Total.Events != got.Total.Kept+got.Total.Trimmed+got.Total.Dropped || got.Total.BytesAfter > got.Total.BytesBefore {
+			t.Errorf("%s: totals do not add up: %+v", name, got.Total)
+		}
+	}
+}
+
+// oracleAttributes builds attributes from an upstream Event: objectRef as
+// written, except the name of a create, which the URI lacks.
+func oracleAttributes(ev *auditv1.Event) authorizer.Attributes {
+	attrs := authorizer.AttributesRecord{
+		User: &user.DefaultInfo{Name: ev.User.Username, UID: ev.User.UID, Groups: ev.User.Groups},
+		Verb: ev.Verb,
+	}
+	u, _ := url.Parse(ev.RequestURI)
+	attrs.Path = u.Path
+	if ref := ev.ObjectRef; ref != nil {
+		attrs.ResourceRequest = true
+		attrs.Namespace, attrs.Name = ref.Namespace, ref.Name
+		attrs.APIGroup, attrs.APIVersion, attrs.Resource, attrs.Subresource = ref.APIGroup, ref.APIVersion, ref.Resource, ref.Subresource
+		if ev.Verb == "create" && ref.Subresource == "" {
+			attrs.Name = "" // posted to the collection: named only by the object, after the policy was evaluated
+		}
+	}
+	return attrs
 }
