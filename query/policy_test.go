@@ -3,10 +3,12 @@ package query
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -249,4 +251,69 @@ func oracleAttributes(ev *auditv1.Event) authorizer.Attributes {
 		}
 	}
 	return attrs
+}
+
+// TestLintPolicy: each warning of the setup guides is raised on a policy
+// that earns it, at the rule that earns it, and a careful policy earns none.
+func TestLintPolicy(t *testing.T) {
+	const bad = `apiVersion: audit.k8s.io/v1beta1
+kind: Policy
+rules:
+- level: RequestResponse
+  resources: [{group: "", resources: ["secrets"]}]
+- level: Metadata
+  resources: [{group: core, resources: ["pods"]}, {group: app, resources: ["deployments"]}]
+  verbs: ["gets", "list"]
+- level: Request
+- level: Metadata
+  users: ["alice"]
+`
+	p, err := LoadPolicy("bad.yaml", []byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range LintPolicy(p) {
+		got = append(got, fmt.Sprintf("%d %s %s", f.Rule, f.Severity, f.Message))
+	}
+	for _, want := range []string{
+		"0 warning apiVersion audit.k8s.io/v1beta1 is refused",
+		"1 error logs secrets at RequestResponse",
+		"3 error logs configmaps at Request (create",
+		"3 error logs tokenreviews at Request (create",
+		"0 warning RequestReceived is not omitted (rules 1, 2, 3, 4)",
+		"4 warning the last rule is not a catch-all",
+		"4 error comes after the catch-all rule 3 and can never match",
+		`2 error verb "gets" is not a request verb`,
+		`did you mean "get"?`,
+		`2 error group "core": the core group is written ""`,
+		`2 error group "app" is not a Kubernetes API group; did you mean "apps"?`,
+	} {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, want) }) {
+			t.Errorf("no finding %q in:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+
+	const careful = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  users: ["system:kube-proxy"]
+  verbs: ["watch"]
+  resources: [{group: "", resources: ["endpoints", "services"]}]
+- level: Metadata
+  resources: [{group: "", resources: ["secrets", "configmaps", "serviceaccounts/token"]}, {group: authentication.k8s.io, resources: ["tokenreviews"]}]
+- level: RequestResponse
+  resources: [{group: rbac.authorization.k8s.io}, {group: apps, resources: ["deployments"]}]
+  verbs: ["create", "update", "patch", "delete"]
+- level: Metadata
+`
+	p, err = LoadPolicy("careful.yaml", []byte(careful))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := LintPolicy(p); len(f) != 0 {
+		t.Errorf("careful policy: %+v", f)
+	}
 }
