@@ -98,7 +98,7 @@ func TestPolicySimulateAgainst(t *testing.T) {
 	}
 	var doc struct {
 		Policy, Against struct{ Total struct{ BytesAfter int64 } }
-		Difference     struct {
+		Difference      struct {
 			BytesPolicy, BytesAgainst int64
 			RulePairs                 []struct{ Events, Bytes, BytesOther int64 }
 		}
