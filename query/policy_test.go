@@ -27,7 +27,18 @@ const logEverything = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- leve
 // the fixture generator's own.
 func testPolicies(t *testing.T) map[string]string {
 	t.Helper()
-	ps := map[string]string{"fixture default": fixture.DefaultPolicy, "fixture bench": fixture.BenchPolicy}
+	ps := map[string]string{"fixture default": fixture.DefaultPolicy, "fixture bench": fixture.BenchPolicy,
+		"omitManagedFields": `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitManagedFields: true
+rules:
+- level: RequestResponse
+  resources: [{group: "apps"}]
+  omitManagedFields: false
+- level: Request
+  verbs: ["create", "update", "patch"]
+- level: RequestResponse
+`}
 	dir := filepath.Join("..", "..", "shared", "policies")
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
