@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,23 +83,7 @@ func TestGzipCorruptMember(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ids []string
-			var errs []*ParseError
-			for {
-				ev, err := rd.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					var pe *ParseError
-					if !errors.As(err, &pe) {
-						t.Fatalf("%T %v", err, err)
-					}
-					errs = append(errs, pe)
-					continue
-				}
-				ids = append(ids, string(ev.AuditID()))
-			}
+			ids, errs := readAll(t, rd)
 			if diff := cmp.Diff(tc.want, ids); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}

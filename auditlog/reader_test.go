@@ -47,6 +47,29 @@ var (
 	fieldErr  = errWant{as: "field"}
 )
 
+// readAll reads rd to io.EOF: the events' auditIDs, and the errors, each of
+// which must be a *ParseError.
+func readAll(t *testing.T, rd *Reader) (ids []string, errs []*ParseError) {
+	t.Helper()
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			return ids, errs
+		}
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a *ParseError", err)
+			}
+			if errs = append(errs, pe); len(errs) > 100 {
+				t.Fatal("too many errors")
+			}
+			continue
+		}
+		ids = append(ids, string(ev.AuditID()))
+	}
+}
+
 func TestReaderTable(t *testing.T) {
 	long := `{"auditID":"long","requestObject":"` + strings.Repeat("x", 300) + `"}`
 	deep := `{"auditID":"deep","requestObject":` + strings.Repeat("[", 9999) + marker + strings.Repeat("[", 4) + strings.Repeat("]", 10003) + "}"
@@ -173,26 +196,7 @@ func TestReaderTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ids []string
-			var errs []*ParseError
-			for {
-				ev, err := rd.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					var pe *ParseError
-					if !errors.As(err, &pe) {
-						t.Fatalf("error %v is not a *ParseError", err)
-					}
-					errs = append(errs, pe)
-					if len(errs) > 10 {
-						t.Fatal("too many errors")
-					}
-					continue
-				}
-				ids = append(ids, string(ev.AuditID()))
-			}
+			ids, errs := readAll(t, rd)
 			if ev, err := rd.Next(); ev != nil || err != io.EOF {
 				t.Errorf("Next after io.EOF = %v, %v; want nil, io.EOF", ev, err)
 			}
