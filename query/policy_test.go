@@ -273,7 +273,7 @@ rules:
 - level: RequestResponse
   resources: [{group: "", resources: ["secrets"]}]
 - level: Metadata
-  resources: [{group: core, resources: ["pods"]}, {group: app, resources: ["deployments"]}]
+  resources: [{group: core, resources: ["pods"]}, {group: app, resources: ["deployments"]}, {group: "", resources: ["secret", "pods/log", "crontabs"]}]
   verbs: ["gets", "list"]
 - level: Request
 - level: Metadata
@@ -299,6 +299,7 @@ rules:
 		`did you mean "get"?`,
 		`2 error group "core": the core group is written ""`,
 		`2 error group "app" is not a Kubernetes API group; did you mean "apps"?`,
+		`2 error resource "secret" is not in group ""; did you mean "secrets"?`,
 	} {
 		if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, want) }) {
 			t.Errorf("no finding %q in:\n%s", want, strings.Join(got, "\n"))

@@ -43,6 +43,21 @@ var builtinGroups = []string{"", "*", "admissionregistration.k8s.io", "apiextens
 	"rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
 	"storagemigration.k8s.io", "snapshot.storage.k8s.io"}
 
+// builtinResources are the resources of the built-in groups a policy names
+// most, to catch a misspelt one ("secret", "deployment").
+var builtinResources = map[string][]string{
+	"": {"bindings", "componentstatuses", "configmaps", "endpoints", "events", "limitranges", "namespaces",
+		"nodes", "persistentvolumeclaims", "persistentvolumes", "pods", "podtemplates", "replicationcontrollers",
+		"resourcequotas", "secrets", "serviceaccounts", "services"},
+	"apps":                      {"controllerrevisions", "daemonsets", "deployments", "replicasets", "statefulsets"},
+	"batch":                     {"cronjobs", "jobs"},
+	"rbac.authorization.k8s.io": {"clusterrolebindings", "clusterroles", "rolebindings", "roles"},
+	"authentication.k8s.io":     {"selfsubjectreviews", "tokenreviews"},
+	"authorization.k8s.io":      {"localsubjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews"},
+	"coordination.k8s.io":       {"leases"},
+	"networking.k8s.io":         {"ingressclasses", "ingresses", "networkpolicies"},
+}
+
 // LintPolicy checks p for what the setup guides warn about: credentials
 // logged above Metadata, RequestReceived not omitted, no catch-all last
 // rule, rules that can never match, unknown verbs, misspelt groups.
@@ -125,6 +140,16 @@ func LintPolicy(p *Policy) []LintFinding {
 			}
 		}
 		for _, gr := range r.Resources {
+			if known, ok := builtinResources[gr.Group]; ok {
+				for _, res := range gr.Resources {
+					base, _, _ := strings.Cut(res, "/")
+					if base != "*" && !slices.Contains(known, base) {
+						if s := nearest(base, known); s != "" {
+							add(i+1, "error", "resource %q is not in group %q; did you mean %q?", base, gr.Group, s)
+						}
+					}
+				}
+			}
 			switch g := gr.Group; {
 			case g == "core" || g == "v1":
 				add(i+1, "error", "group %q: the core group is written \"\" (pods, secrets, configmaps…); this entry matches nothing", g)
