@@ -137,10 +137,10 @@ var methodOf = map[string]string{
 // EventAttributes rebuilds the authorization attributes kube-apiserver
 // evaluated its audit policy with for the request an event records: the
 // authenticated user (before impersonation, as WithAudit runs first), the
-// verb, and the request info parsed from the request URI by the apiserver's
-// own RequestInfoFactory. The URI rather than objectRef gives the name: for a
-// create, objectRef.name is filled in from the object after the policy was
-// evaluated (without a name).
+// verb, and objectRef, which kube-apiserver fills from the request info;
+// for a create, whose objectRef gets the object's name only after the policy
+// was evaluated, the name and namespace come from the request URI, parsed by
+// the apiserver's own RequestInfoFactory.
 func EventAttributes(ev *auditlog.Event) authorizer.Attributes {
 	u := ev.User()
 	info := &user.DefaultInfo{Name: string(u.Username), UID: string(u.UID)}
@@ -171,7 +171,10 @@ func EventAttributes(ev *auditlog.Event) authorizer.Attributes {
 	attrs.Namespace, attrs.Name = string(ref.Namespace), string(ref.Name)
 	attrs.APIGroup, attrs.APIVersion = string(ref.APIGroup), string(ref.APIVersion)
 	attrs.Resource, attrs.Subresource = string(ref.Resource), string(ref.Subresource)
-	if err != nil {
+	if err != nil || verb != "create" {
+		// Only a create has objectRef filled in after the policy was evaluated
+		// (name, and namespace, from the object); other verbs log the request
+		// info as it was.
 		return attrs
 	}
 	method, ok := methodOf[verb]

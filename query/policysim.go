@@ -45,6 +45,9 @@ func ApplyPolicy(p *Policy, ev *auditlog.Event, dst []byte) ([]byte, PolicyOutco
 	if out.Underlogged {
 		level = logged // what the log holds is all there is to write
 	}
+	if !d.OmitManagedFields && string(level) == string(ev.Level()) {
+		return append(dst, ev.Raw()...), out // written as logged: Kept
+	}
 	start := len(dst)
 	dst = rewriteMembers(dst, ev.Raw(), func(key string, value []byte, dst []byte) ([]byte, bool) {
 		switch key {
