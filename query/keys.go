@@ -41,17 +41,6 @@ func (a *keyAnalysis) read(key, sub string) {
 	}
 }
 
-// inputKeys returns the sorted top-level keys of its input that q reads, and
-// false when q may read the input in another way.
-func inputKeys(q *gojq.Query) ([]string, bool) {
-	fields, ok := inputFields(q)
-	keys := make([]string, 0, len(fields))
-	for _, f := range fields {
-		keys = append(keys, f.Key)
-	}
-	return keys, ok
-}
-
 // Field is a top-level key of the event a program reads, and, when it reads
 // only some members of that key's object, their names.
 type Field struct {
@@ -59,7 +48,9 @@ type Field struct {
 	Sub []string // nil: the whole value
 }
 
-// inputFields is inputKeys with the subkeys, sorted by key.
+// inputFields returns the top-level keys of its input that q reads, sorted,
+// each with the members read when only .key.member is read of it; false when
+// q may read the input in another way.
 func inputFields(q *gojq.Query) ([]Field, bool) {
 	a := &keyAnalysis{keys: map[string]*subkeys{}}
 	if a.query(q, true) {

@@ -82,9 +82,8 @@ func loadPolicyFile(path string) (*query.Policy, error) {
 
 // policySlot is a worker's verdict on one event under each policy.
 type policySlot struct {
-	out      [2][]byte
-	outcome  [2]query.PolicyOutcome
-	policies int
+	out     [2][]byte
+	outcome [2]query.PolicyOutcome
 }
 
 func runSimulate(e *env, o *simulateOptions, args []string) error {
@@ -120,7 +119,6 @@ func runSimulate(e *env, o *simulateOptions, args []string) error {
 	}
 	var changes changeCounter
 	work := func(ev *auditlog.Event, slot *policySlot) bool {
-		slot.policies = len(policies)
 		for i, p := range policies {
 			slot.out[i], slot.outcome[i] = query.ApplyPolicy(p, ev, slot.out[i][:0])
 		}
