@@ -42,7 +42,7 @@ type Program struct {
 	vars []any
 
 	keys       []string // the top-level keys of the input the program reads
-	fields     []Field  // keys, with the members read of each
+	fields     []field  // keys, with the members read of each
 	keysKnown  bool     // false: it may read the whole input
 	sequential bool     // it reads other inputs, or prints in its own order
 }

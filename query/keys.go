@@ -41,9 +41,9 @@ func (a *keyAnalysis) read(key, sub string) {
 	}
 }
 
-// Field is a top-level key of the event a program reads, and, when it reads
+// field is a top-level key of the event a program reads, and, when it reads
 // only some members of that key's object, their names.
-type Field struct {
+type field struct {
 	Key string
 	Sub []string // nil: the whole value
 }
@@ -51,7 +51,7 @@ type Field struct {
 // inputFields returns the top-level keys of its input that q reads, sorted,
 // each with the members read when only .key.member is read of it; false when
 // q may read the input in another way.
-func inputFields(q *gojq.Query) ([]Field, bool) {
+func inputFields(q *gojq.Query) ([]field, bool) {
 	a := &keyAnalysis{keys: map[string]*subkeys{}}
 	if a.query(q, true) {
 		a.whole = true // the output holds the input itself
@@ -59,9 +59,9 @@ func inputFields(q *gojq.Query) ([]Field, bool) {
 	if a.whole {
 		return nil, false
 	}
-	fields := make([]Field, 0, len(a.keys))
+	fields := make([]field, 0, len(a.keys))
 	for k, sk := range a.keys {
-		f := Field{Key: k}
+		f := field{Key: k}
 		if !sk.all {
 			for n := range sk.names {
 				f.Sub = append(f.Sub, n)
@@ -70,7 +70,7 @@ func inputFields(q *gojq.Query) ([]Field, bool) {
 		}
 		fields = append(fields, f)
 	}
-	slices.SortFunc(fields, func(x, y Field) int { return strings.Compare(x.Key, y.Key) })
+	slices.SortFunc(fields, func(x, y field) int { return strings.Compare(x.Key, y.Key) })
 	return fields, true
 }
 
