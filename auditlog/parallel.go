@@ -394,7 +394,9 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 		size := p.cfg.chunkSize
 		buf := c.buf[:0]
 		if cap(buf) < size+len(carry) {
-			buf = make([]byte, 0, size+len(carry))
+			// Headroom for the carried line, so that a recycled chunk fits the
+			// next one's carry too instead of being replaced every time.
+			buf = make([]byte, 0, size+max(len(carry), size/8))
 		}
 		buf = append(buf, carry...)
 		searched := max(len(carry)-1, 0)
