@@ -440,7 +440,7 @@ read as a policy.`,
 					if f.Severity == "error" {
 						worst = max(worst, exitBadInput)
 					} else {
-						worst = max(worst, 1)
+						worst = max(worst, exitFalsy)
 					}
 					where := path
 					if f.Rule > 0 {

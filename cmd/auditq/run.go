@@ -14,7 +14,7 @@ import (
 // Exit statuses, as gojq's, so that jq users feel at home.
 const (
 	exitOK       = 0
-	exitFalsy    = 1 // query -e: the last value was false or null
+	exitFalsy    = 1 // query -e: the last value was false or null; policy lint: warnings only
 	exitUsage    = 2
 	exitCompile  = 3 // the jq expression does not compile
 	exitNotFound = 4 // get: an ID was not found; query -e: no value
@@ -93,10 +93,11 @@ Filters:
   a duration back from the newest event (30m, 2h, 1d) and bound stageTimestamp.
 
 Exit status:
-  0 ok; 1 query -e: last value false or null; 2 usage error; 3 query does not
-  compile; 4 get: ID not found, query -e: no value; 5 bad input (reported on
-  stderr with file:line:column and byte offset; the events around it are still
-  processed) or a query error at run time.`
+  0 ok; 1 query -e: last value false or null, policy lint: warnings; 2 usage
+  error; 3 query does not compile; 4 get: ID not found, query -e: no value;
+  5 bad input (reported on stderr with file:line:column and byte offset; the
+  events around it are still processed), a query error at run time, or policy
+  lint errors.`
 
 func newRootCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
