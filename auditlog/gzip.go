@@ -56,18 +56,6 @@ type gzipMembers struct {
 	dead bool // no member follows a failure
 }
 
-// offsetReader counts the bytes read through it.
-type offsetReader struct {
-	r io.Reader
-	n int64
-}
-
-func (o *offsetReader) Read(p []byte) (int, error) {
-	n, err := o.r.Read(p)
-	o.n += int64(n)
-	return n, err
-}
-
 // offset is the compressed offset of the next byte the decompressor will read.
 func (g *gzipMembers) offset() int64 { return g.src.n - int64(g.br.Buffered()) }
 

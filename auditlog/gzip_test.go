@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -182,6 +183,29 @@ func TestGzipBombBoundedMemory(t *testing.T) {
 		}
 		if alloc := ms.TotalAlloc - before; alloc > 32<<20 {
 			t.Errorf("threads %d: decompressing 256 MiB allocated %d MiB", threads, alloc>>20)
+		}
+	}
+}
+
+// TestProgressCountsStoredBytes: WithProgress counts the bytes read from the
+// source as stored (compressed, for gzip), all of them, at any concurrency.
+func TestProgressCountsStoredBytes(t *testing.T) {
+	data, _ := members([]string{"a1", "a2"}, []string{"b1"})
+	path := filepath.Join(t.TempDir(), "x.log.gz")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		var n atomic.Int64
+		events := 0
+		for r := range ScanFiles[struct{}](context.Background(), []string{path}, nil, WithConcurrency(threads), WithProgress(&n)) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			events++
+		}
+		if events != 3 || n.Load() != int64(len(data)) {
+			t.Errorf("threads %d: %d events, progress %d bytes; want 3 events, %d bytes", threads, events, n.Load(), len(data))
 		}
 	}
 }

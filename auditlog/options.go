@@ -78,16 +78,21 @@ func WithProgress(n *atomic.Int64) Option {
 	return func(c *config) error { c.progress = n; return nil }
 }
 
-// countingReader adds what it reads to n.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+// offsetReader counts the bytes read through it (the source's offset, for
+// positions in a compressed stream) and adds them to progress, if set.
+type offsetReader struct {
+	r        io.Reader
+	n        int64
+	progress *atomic.Int64
 }
 
-func (c countingReader) Read(p []byte) (int, error) {
-	k, err := c.r.Read(p)
-	c.n.Add(int64(k))
-	return k, err
+func (o *offsetReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	o.n += int64(n)
+	if o.progress != nil {
+		o.progress.Add(int64(n))
+	}
+	return n, err
 }
 
 // WithConcurrency sets how many goroutines ScanFiles, ScanReader and ReadFiles

@@ -33,7 +33,7 @@ type Reader struct {
 
 	br         *bufio.Reader
 	gz         gzipMembers
-	srcOffset  offsetReader // counts the compressed bytes, for gz
+	srcOffset  offsetReader // counts the source's bytes: gz's offsets, WithProgress
 	zd         *zstd.Decoder
 	in         io.Reader // the decompressed stream
 	compressed bool
@@ -103,10 +103,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 // Reset discards the Reader's state and makes it read from r, keeping its
 // options and buffers. Views from earlier events become invalid.
 func (rd *Reader) Reset(r io.Reader) {
-	if rd.cfg.progress != nil {
-		r = countingReader{r, rd.cfg.progress}
-	}
-	rd.srcOffset = offsetReader{r: r}
+	rd.srcOffset = offsetReader{r: r, progress: rd.cfg.progress}
 	if rd.br == nil {
 		rd.br = bufio.NewReaderSize(&rd.srcOffset, peekBufSize)
 	} else {
