@@ -284,14 +284,22 @@ func fastValue(raw []byte) (any, bool) {
 // fastValue would; false for anything fastValue would decline (an escaped
 // key, whitespace), so that the caller decodes the whole value.
 func fastMembers(raw []byte, names []string) (map[string]any, bool) {
-	d := fastDecoder{data: raw}
 	if len(raw) < 2 || raw[0] != '{' {
 		return nil, false
 	}
-	d.pos = 1
-	m := make(map[string]any, len(names))
-	if raw[1] == '}' {
-		return m, len(raw) == 2
+	d := fastDecoder{data: raw, pos: 1}
+	m, ok := d.object(0, names)
+	return m, ok && d.pos == len(raw)
+}
+
+// object decodes the members of an object whose '{' has been read, through
+// its '}': all of them, or with only set, those named there (the others are
+// skipped).
+func (d *fastDecoder) object(depth int, only []string) (map[string]any, bool) {
+	m := make(map[string]any, len(only))
+	if d.pos < len(d.data) && d.data[d.pos] == '}' {
+		d.pos++
+		return m, true
 	}
 	for {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
@@ -302,8 +310,8 @@ func fastMembers(raw []byte, names []string) (map[string]any, bool) {
 			return nil, false
 		}
 		d.pos++
-		if slices.Contains(names, k) {
-			v, ok := d.value(1)
+		if only == nil || slices.Contains(only, k) {
+			v, ok := d.value(depth + 1)
 			if !ok {
 				return nil, false
 			}
@@ -319,7 +327,7 @@ func fastMembers(raw []byte, names []string) (map[string]any, bool) {
 			d.pos++
 		case '}':
 			d.pos++
-			return m, d.pos == len(d.data)
+			return m, true
 		default:
 			return nil, false
 		}
@@ -383,35 +391,8 @@ func (d *fastDecoder) value(depth int) (any, bool) {
 		return s, ok
 	case c == '{':
 		d.pos++
-		m := map[string]any{}
-		if d.pos < len(d.data) && d.data[d.pos] == '}' {
-			d.pos++
-			return m, true
-		}
-		for {
-			if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-				return nil, false
-			}
-			k, ok := d.str()
-			if !ok || d.pos >= len(d.data) || d.data[d.pos] != ':' {
-				return nil, false
-			}
-			d.pos++
-			v, ok := d.value(depth + 1)
-			if !ok || d.pos >= len(d.data) {
-				return nil, false
-			}
-			m[k] = v
-			switch d.data[d.pos] {
-			case ',':
-				d.pos++
-			case '}':
-				d.pos++
-				return m, true
-			default:
-				return nil, false
-			}
-		}
+		m, ok := d.object(depth, nil)
+		return m, ok
 	case c == '[':
 		d.pos++
 		a := []any{}
