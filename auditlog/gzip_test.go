@@ -53,9 +53,9 @@ func corruptGzip() []struct {
 	badHeader := clone()
 	badHeader[second+2] = 7 // compression method other than deflate
 
-	midLine := clone() // a member that ends inside a line, then a good member
+	// A member that ends inside a line, then a good member.
 	cutMember := gz(ev("b1") + "\n" + ev("b2")[:60])
-	midLine = append(append(clone()[:second], cutMember...), data[second+sizes[1]:]...)
+	midLine := append(append(clone()[:second], cutMember...), data[second+sizes[1]:]...)
 	midLine[second+len(cutMember)-8] ^= 0xff
 
 	garbage := append(clone(), []byte("\x00\x00\x00 trailing garbage")...)

@@ -222,8 +222,14 @@ func TestRecipesMatchGojqOnRealData(t *testing.T) {
 	var rejected []string
 	compared := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() && d.Name() == "cloud" {
+			return fs.SkipDir // cloud-export envelopes, not audit logs as written: not comparable with gojq on the lines
+		}
+		if d.IsDir() {
+			return nil
 		}
 		switch filepath.Ext(path) {
 		case ".md", ".yaml":
