@@ -217,6 +217,16 @@ func (e *Event) RequestReceivedTimestamp() time.Time { return e.requestReceived.
 // metadata.creationTimestamp, as upstream's conversion does.
 func (e *Event) StageTimestamp() time.Time { return e.stageTime.time() }
 
+// Time returns the time the event stands for: its stageTimestamp, else its
+// requestReceivedTimestamp; the zero time when it has neither. Filters by
+// time, the newest event of a log and merging logs by time all go by it.
+func (e *Event) Time() time.Time {
+	if !e.stageTime.isZero() {
+		return e.stageTime.time()
+	}
+	return e.requestReceived.time()
+}
+
 // Annotations returns the annotations in the order written, or nil.
 // If a key repeats, the last one is the event's value (see Annotation).
 func (e *Event) Annotations() []Annotation { return e.annotations }

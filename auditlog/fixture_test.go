@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/auditq/auditq/bench/fixture"
+	"github.com/auditq/auditq/internal/fixture"
 )
 
 var testdataRotated = filepath.Join("..", "testdata", fixture.Testdata.Dir)

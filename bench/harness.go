@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/auditq/auditq/bench/fixture"
+	"github.com/auditq/auditq/internal/fixture"
 )
 
 // The harness: auditq against the tools responders use today (jq, gojq,

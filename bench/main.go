@@ -13,7 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/auditq/auditq/bench/fixture"
+	"github.com/auditq/auditq/internal/fixture"
 )
 
 func main() {

@@ -8,33 +8,21 @@ import (
 	"github.com/auditq/auditq/query"
 )
 
-const fixture = "../testdata/rotated/kube-apiserver-audit.log"
-
-// Who was forbidden to list secrets, with a filter and a jq expression.
-func ExampleCompile() {
+// Who was forbidden to list secrets, and where.
+func ExampleFilter_Compile() {
 	m, err := query.Filter{Resources: []string{"secrets"}, Verbs: []string{"list"}, Codes: []string{"403"}}.Compile()
 	if err != nil {
 		panic(err)
 	}
-	prog, err := query.Compile(`"\(.user.username) \(.objectRef.namespace)"`, query.Config{})
-	if err != nil {
-		panic(err)
-	}
 	seen := map[string]bool{}
-	for ev, err := range auditlog.ReadFiles(context.Background(), []string{fixture}) {
+	for ev, err := range auditlog.ReadFiles(context.Background(), []string{"../testdata/rotated/kube-apiserver-audit.log"}) {
 		if err != nil || !m.Match(ev) {
 			continue
 		}
-		v, err := query.Value(ev)
-		if err != nil {
-			continue
-		}
-		it := prog.Run(context.Background(), v)
-		for out, ok := it.Next(); ok; out, ok = it.Next() {
-			if s, isString := out.(string); isString && !seen[s] {
-				seen[s] = true
-				fmt.Println(s)
-			}
+		who := fmt.Sprintf("%s %s", ev.User().Username, ev.ObjectRef().Namespace)
+		if !seen[who] {
+			seen[who] = true
+			fmt.Println(who)
 		}
 	}
 	// Output:
@@ -46,17 +34,21 @@ func ExampleCompile() {
 	// intern-eve@example.com payments
 }
 
-func ExampleSummarizer() {
-	s := query.NewSummarizer(3, 60)
-	for ev, err := range auditlog.ReadFiles(context.Background(), []string{fixture}) {
-		if err == nil {
-			s.Add(ev)
+// A lookup by ID lets the reader skip the chunks that cannot hold it.
+func ExampleMatcher_Literals() {
+	m, err := query.Filter{AuditIDs: []string{"1e961bab-937d-4d67-bfd0-7807a6445f73"}}.Compile()
+	if err != nil {
+		panic(err)
+	}
+	match := func(ev *auditlog.Event, _ *struct{}) bool { return m.Match(ev) }
+	for r := range auditlog.ScanFiles(context.Background(), []string{"../testdata/rotated/kube-apiserver-audit.log"}, match,
+		auditlog.WithLiterals(m.Literals()...)) {
+		if r.Err == nil {
+			fmt.Println(string(r.Event.Stage()))
 		}
 	}
-	sum := s.Summary()
-	fmt.Println(sum.Events, "events,", sum.Requests, "requests")
-	fmt.Println("denied:", sum.Denials.Requests, "top:", sum.Denials.Top[0].User)
 	// Output:
-	// 4324 events, 2537 requests
-	// denied: 77 top: alice@example.com
+	// RequestReceived
+	// ResponseStarted
+	// ResponseComplete
 }

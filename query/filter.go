@@ -309,22 +309,12 @@ func (m *Matcher) Match(ev *auditlog.Event) bool {
 		}
 	}
 	if !m.since.IsZero() || !m.until.IsZero() {
-		t := EventTime(ev)
+		t := ev.Time()
 		if t.IsZero() || !m.since.IsZero() && t.Before(m.since) || !m.until.IsZero() && t.After(m.until) {
 			return false
 		}
 	}
 	return true
-}
-
-// EventTime is the time an event stands for: its stageTimestamp, else its
-// requestReceivedTimestamp; zero when it has neither. --since and --until,
-// the newest event and --merge all go by it.
-func EventTime(ev *auditlog.Event) time.Time {
-	if t := ev.StageTimestamp(); !t.IsZero() {
-		return t
-	}
-	return ev.RequestReceivedTimestamp()
 }
 
 func (m *Matcher) matchCode(ev *auditlog.Event) bool {

@@ -17,6 +17,7 @@ import (
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/internal/audittest"
 )
 
 // oracleFilter is the filter semantics written plainly over the upstream type.
@@ -149,8 +150,8 @@ func matchedIDs(t *testing.T, path string, f Filter) []string {
 
 func TestFiltersAgainstOracle(t *testing.T) {
 	teeth := make([]int, len(filterCases())) // corpora where the case selects some but not all
-	for name, path := range corpora(t) {
-		events := oracle(t, path)
+	for name, path := range audittest.Corpora(t) {
+		events := audittest.OracleLog(t, path)
 		escaped := escapedCopy(t, path)
 		for i, c := range filterCases() {
 			t.Run(fmt.Sprintf("%s/%+v", name, c.f), func(t *testing.T) {

@@ -59,7 +59,7 @@ func NewestIn(r io.Reader) time.Time {
 }
 
 func later(t time.Time, ev *auditlog.Event) time.Time {
-	if st := EventTime(ev); st.After(t) {
+	if st := ev.Time(); st.After(t) {
 		return st
 	}
 	return t

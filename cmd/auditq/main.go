@@ -1,4 +1,5 @@
-// Command auditq reads Kubernetes API-server audit logs.
+// Command auditq reads Kubernetes API-server audit logs. The command itself
+// is package internal/cli; this is its entry point.
 package main
 
 import (
@@ -7,17 +8,19 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/auditq/auditq/internal/cli"
 )
 
 func main() {
 	// `auditq cat … | head` should end quietly: with SIGPIPE ignored, writes
-	// return EPIPE and run stops reading.
+	// return EPIPE and the command stops reading.
 	signal.Ignore(syscall.SIGPIPE)
-	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
+	os.Exit(profiled(func() int { return cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
 }
 
 // profiled runs f with a CPU profile written to $AUDITQ_CPUPROFILE, if set:
-// how the benchmark figures in the README are looked into.
+// how the benchmark figures are looked into, and default.pgo is made.
 func profiled(f func() int) int {
 	path := os.Getenv("AUDITQ_CPUPROFILE")
 	if path == "" {

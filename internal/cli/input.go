@@ -1,0 +1,443 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/query"
+)
+
+// inputFlags are the filter flags every subcommand shares.
+type inputFlags struct {
+	filter      query.Filter
+	merge       bool
+	strict      bool
+	maxLine     string
+	threads     int
+	color, mono bool // jq's -C and -M
+}
+
+// colored reports whether output gets colour: on a terminal unless NO_COLOR
+// is set, always with -C, never with -M (which wins, as in gojq).
+func (in *inputFlags) colored(e *env) bool {
+	return !in.mono && (in.color || e.stdoutTTY && !e.noColor)
+}
+
+// palette is the colours for JSON output: gojq's, or noColors.
+func (in *inputFlags) palette(e *env) *palette {
+	if in.colored(e) {
+		return defaultPalette
+	}
+	return noColors
+}
+
+// addFilterFlags registers the filters. query keeps -n for jq's --null-input,
+// so there the namespace filter is --namespace only.
+func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
+	f := &in.filter
+	fs := cmd.Flags()
+	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
+	fs.BoolVar(&in.strict, "strict", false, "stop at the first bad line or unreadable file (exit status 5)")
+	fs.StringVar(&in.maxLine, "max-line-size", "64MiB", "longest line held in memory; longer lines are reported and skipped (bytes, or with KiB, MiB, GiB)")
+	fs.IntVar(&in.threads, "threads", 0, "goroutines that decompress and decode (0: one per core; 1: sequential)")
+	fs.BoolVarP(&in.color, "color-output", "C", false, "colour even when not on a terminal")
+	fs.BoolVarP(&in.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
+	fs.StringArrayVar(&f.ServiceAccounts, "sa", nil, "service account `NS:NAME`, NS:* or NS (every SA of the namespace)")
+	fs.StringArrayVar(&f.Users, "user", nil, "username (* globs), e.g. system:node:*")
+	fs.StringArrayVar(&f.Groups, "group", nil, "user group (* globs), e.g. system:masters")
+	fs.StringSliceVar(&f.Verbs, "verb", nil, "verb: get, list, watch, create, update, patch, delete, deletecollection")
+	fs.StringSliceVar(&f.Resources, "resource", nil, "`RESOURCE[.GROUP][/SUB]`: pods, deployments.apps, pods/exec, pods/*")
+	if namespaceShort {
+		fs.StringSliceVarP(&f.Namespaces, "namespace", "n", nil, "objectRef namespace (* globs)")
+	} else {
+		fs.StringSliceVar(&f.Namespaces, "namespace", nil, "objectRef namespace (* globs); -n is jq's --null-input here")
+	}
+	fs.StringArrayVar(&f.Names, "name", nil, "objectRef name (* globs)")
+	fs.StringSliceVar(&f.Codes, "code", nil, "response code: 403, or a class: 4xx")
+	fs.StringSliceVar(&f.Stages, "stage", nil, "stage: RequestReceived, ResponseStarted, ResponseComplete, Panic")
+	fs.StringSliceVar(&f.Levels, "level", nil, "level: Metadata, Request, RequestResponse")
+	fs.StringVar(&f.Since, "since", "", "events at or after `TIME` (RFC 3339, or a duration back from the newest event: 2h)")
+	fs.StringVar(&f.Until, "until", "", "events at or before `TIME` (as --since)")
+	complete := func(flag string, values ...string) {
+		_ = cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return values, cobra.ShellCompDirectiveNoFileComp
+		})
+	}
+	complete("verb", "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+	complete("stage", "RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
+	complete("level", "Metadata", "Request", "RequestResponse")
+	complete("code", "2xx", "3xx", "4xx", "5xx", "401", "403", "404", "409", "422", "429", "500")
+}
+
+// session is one command's run: its inputs, its problems and its output.
+type session struct {
+	env     *env
+	ctx     context.Context
+	stop    context.CancelFunc
+	matcher *query.Matcher
+	paths   []string
+	stdin   io.Reader // nil when stdin is not an input
+	merge   bool      // interleave the inputs by time
+	out     *bufio.Writer
+	threads int // WithConcurrency
+	strict  bool
+	maxLine int
+
+	mu       sync.Mutex // orders stderr between reports and the progress line
+	problems int
+	stopped  bool // --strict met a problem: read no further
+	writeErr error
+	progress *progress
+	spool    *os.File // stdin copied to a temporary file, for --since 2h
+}
+
+// newSession checks the filters and the inputs; args are the FILE|DIR|- arguments.
+func newSession(e *env, in *inputFlags, args []string) (*session, error) {
+	m, err := in.filter.Compile()
+	if err != nil {
+		return nil, &exitError{exitUsage, string(escapeForTerminal([]byte(err.Error())))}
+	}
+	if in.threads < 0 {
+		return nil, &exitError{exitUsage, fmt.Sprintf("--threads %d: want 0 (one per core) or more", in.threads)}
+	}
+	maxLine, err := parseSize(in.maxLine)
+	if err != nil || maxLine < 64 || maxLine > 1<<30 {
+		return nil, &exitError{exitUsage, fmt.Sprintf("--max-line-size %q: want a size from 64 bytes to 1GiB, such as 1048576 or 64MiB", in.maxLine)}
+	}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine}
+	useStdin := false
+	for _, a := range args {
+		if a == "-" {
+			useStdin = true
+		} else {
+			s.paths = append(s.paths, a)
+		}
+	}
+	if len(args) == 0 {
+		if e.stdinTTY {
+			return nil, &exitError{exitUsage, "no input: give a log file or directory, or pipe a log to stdin (see --help)"}
+		}
+		useStdin = true
+	}
+	if useStdin {
+		s.stdin = e.stdin
+	}
+	s.ctx, s.stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if m.Relative() {
+		if err := s.resolveRelative(); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// resolveRelative fixes --since 2h against the newest event. Standard input
+// cannot be read twice, so it is spooled to a temporary file first.
+func (s *session) resolveRelative() error {
+	newest := query.Newest(s.ctx, s.paths)
+	if s.stdin != nil {
+		f, err := os.CreateTemp("", "auditq-stdin-*")
+		if err != nil {
+			return &exitError{exitBadInput, fmt.Sprintf("spooling stdin for --since/--until: %v", err)}
+		}
+		s.spool = f
+		if _, err := io.Copy(f, s.stdin); err != nil {
+			return &exitError{exitBadInput, fmt.Sprintf("spooling stdin for --since/--until: %v", err)}
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return &exitError{exitBadInput, err.Error()}
+		}
+		if t := query.NewestIn(f); t.After(newest) {
+			newest = t
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return &exitError{exitBadInput, err.Error()}
+		}
+		s.stdin = f
+	}
+	if newest.IsZero() {
+		newest = time.Now()
+	}
+	s.matcher.Resolve(newest)
+	return nil
+}
+
+func (s *session) close() {
+	s.stop()
+	if s.spool != nil {
+		s.spool.Close()
+		os.Remove(s.spool.Name())
+	}
+}
+
+// events yields the events that pass the filters, in input order: standard
+// input first, then the files; with --merge, interleaved by time. Problems are
+// reported on stderr as they are met. Iteration stops early on interrupt or
+// when output fails. Each event is valid until the iteration continues.
+func (s *session) events(opts ...auditlog.Option) iter.Seq[*auditlog.Event] {
+	return func(yield func(*auditlog.Event) bool) {
+		for ev := range scanEvents[struct{}](s, nil, opts...) {
+			if !yield(ev) {
+				return
+			}
+		}
+	}
+}
+
+// scanEvents is events with work: the filters and then work run on worker
+// goroutines, concurrently (work must be safe for that), and each event comes
+// with the slot work filled in for it. work may be nil.
+func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.Option) iter.Seq2[*auditlog.Event, *T] {
+	return func(yield func(*auditlog.Event, *T) bool) {
+		s.startProgress()
+		defer s.stopProgress()
+		filtered := func(ev *auditlog.Event, out *T) bool {
+			return s.matcher.Match(ev) && (work == nil || work(ev, out))
+		}
+		opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine))
+		if s.progress != nil {
+			opts = append(opts, auditlog.WithProgress(&s.progress.done))
+		}
+		if lits := s.matcher.Literals(); lits != nil {
+			opts = append(opts, auditlog.WithLiterals(lits...))
+		}
+		sources := sources(s, filtered, opts)
+		if s.merge && len(sources) > 1 {
+			drain(s, auditlog.Merge(sources...), yield)
+			return
+		}
+		for _, src := range sources {
+			if !drain(s, src, yield) {
+				return
+			}
+		}
+	}
+}
+
+// sources are the result streams: standard input, then the files, all as one
+// stream, or, to be merged, one per argument.
+func sources[T any](s *session, work auditlog.WorkFunc[T], opts []auditlog.Option) []iter.Seq[auditlog.Result[T]] {
+	var srcs []iter.Seq[auditlog.Result[T]]
+	if s.stdin != nil {
+		srcs = append(srcs, auditlog.ScanReader(s.ctx, s.stdin, work, append(opts, auditlog.WithName("<stdin>"))...))
+	}
+	switch {
+	case len(s.paths) == 0:
+	case s.merge:
+		for _, p := range s.paths {
+			srcs = append(srcs, auditlog.ScanFiles(s.ctx, []string{p}, work, opts...))
+		}
+	default:
+		srcs = append(srcs, auditlog.ScanFiles(s.ctx, s.paths, work, opts...))
+	}
+	return srcs
+}
+
+// drain yields the events of one stream and reports its errors; it reports
+// false when iteration must stop.
+func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*auditlog.Event, *T) bool) bool {
+	for r := range results {
+		if r.Err != nil {
+			if errors.Is(r.Err, context.Canceled) {
+				s.report(errors.New("interrupted"))
+				return false
+			}
+			if s.report(r.Err); s.stopped {
+				return false
+			}
+			continue
+		}
+		if s.writeErr != nil {
+			return false
+		}
+		if !yield(r.Event, r.Out) {
+			return false
+		}
+	}
+	return s.writeErr == nil
+}
+
+// report prints one problem with the input, as it is met.
+func (s *session) report(err error) {
+	s.problems++
+	s.printError(err)
+	s.stopped = s.strict
+}
+
+// printError prints err on stderr, after the output so far.
+func (s *session) printError(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out.Flush()
+	s.clearProgressLocked()
+	fmt.Fprintf(s.env.stderr, "auditq: %s\n", escapeForTerminal([]byte(err.Error())))
+}
+
+// write sends data to stdout, remembering the first failure.
+func (s *session) write(b []byte) {
+	if s.writeErr != nil {
+		return
+	}
+	if _, err := s.out.Write(b); err != nil {
+		s.writeErr = err
+	}
+}
+
+// finish flushes the output and turns what happened into the command's result.
+// A broken pipe (auditq … | head) is a normal end.
+func (s *session) finish(what string) error {
+	defer s.close()
+	if err := s.out.Flush(); err != nil && s.writeErr == nil {
+		s.writeErr = err
+	}
+	if s.writeErr != nil {
+		if errors.Is(s.writeErr, syscall.EPIPE) {
+			return nil
+		}
+		return &exitError{exitBadInput, fmt.Sprintf("write: %v", s.writeErr)}
+	}
+	if s.stopped {
+		return &exitError{exitBadInput, "stopped at the first problem (--strict): the output covers only the input before it"}
+	}
+	if s.problems > 0 {
+		return &exitError{exitBadInput, fmt.Sprintf("%d problem(s) in the input; %s", s.problems, what)}
+	}
+	return nil
+}
+
+// progress shows how far reading has gone on a terminal's stderr.
+type progress struct {
+	done  atomic.Int64
+	total int64
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	shown bool
+}
+
+// progressThreshold is the input size below which no progress is shown: small
+// inputs finish before a person would read it.
+const progressThreshold = 64 << 20
+
+func (s *session) startProgress() {
+	if !s.env.stderrTTY || len(s.paths) == 0 {
+		return
+	}
+	files, _ := auditlog.Expand(s.paths)
+	var total int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			total += fi.Size()
+		}
+	}
+	if total < progressThreshold {
+		return
+	}
+	p := &progress{total: total, quit: make(chan struct{})}
+	s.progress = p
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-tick.C:
+				s.showProgress(time.Since(start))
+			}
+		}
+	}()
+}
+
+// showProgress rewrites the progress line in place.
+func (s *session) showProgress(elapsed time.Duration) {
+	p := s.progress
+	done := p.done.Load()
+	rate := float64(done) / max(elapsed.Seconds(), 1e-9) / (1 << 20)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.env.stderr, "\r\x1b[Kauditq: read %s of %s (%d%%), %.0f MiB/s",
+		sizeString(done), sizeString(p.total), done*100/max(p.total, 1), rate)
+	p.shown = true
+}
+
+func (s *session) stopProgress() {
+	if s.progress == nil {
+		return
+	}
+	close(s.progress.quit)
+	s.progress.wg.Wait()
+	s.mu.Lock()
+	s.clearProgressLocked()
+	s.mu.Unlock()
+	s.progress = nil
+}
+
+func (s *session) clearProgressLocked() {
+	if s.progress != nil && s.progress.shown {
+		fmt.Fprint(s.env.stderr, "\r\x1b[K")
+		s.progress.shown = false
+	}
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// outputFlag registers -o with its choices and completion.
+func outputFlag(cmd *cobra.Command, p *string, def string, choices ...string) {
+	cmd.Flags().StringVarP(p, "output", "o", def, "output format: "+strings.Join(choices, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return choices, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+func checkChoice(flag, v string, choices ...string) error {
+	for _, c := range choices {
+		if v == c {
+			return nil
+		}
+	}
+	return &exitError{exitUsage, fmt.Sprintf("%s %s: want one of %s", flag, quoteArg(v), strings.Join(choices, ", "))}
+}
+
+// parseSize reads a byte count: 4096, 512KiB, 64MiB, 1GiB (KB, MB, GB and
+// K, M, G are taken as the same powers of 1024).
+func parseSize(v string) (int, error) {
+	num := strings.TrimRight(v, "KMGiBb")
+	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(v[len(num):], "B"), "b"))
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: %q", v)
+	}
+	shift := map[string]int{"": 0, "K": 10, "KI": 10, "M": 20, "MI": 20, "G": 30, "GI": 30}
+	sh, ok := shift[unit]
+	if !ok || n > (1<<40)>>sh {
+		return 0, fmt.Errorf("not a size: %q", v)
+	}
+	return n << sh, nil
+}

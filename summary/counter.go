@@ -1,0 +1,63 @@
+package summary
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// counter counts keys, copying each key the first time it is seen: the bytes
+// passed to add are views that change after the next event (see CONTRIBUTING.md).
+type counter struct {
+	m      map[string]*int64
+	pruned bool
+}
+
+// maxCounterKeys bounds a counter's memory; past it the least frequent half of
+// the keys is dropped and the summary is marked approximate.
+const maxCounterKeys = 1 << 17
+
+func newCounter() *counter { return &counter{m: map[string]*int64{}} }
+
+func (c *counter) add(key []byte) {
+	if p := c.m[string(key)]; p != nil {
+		*p++
+		return
+	}
+	if len(c.m) >= maxCounterKeys {
+		c.prune()
+	}
+	n := int64(1)
+	c.m[string(bytes.Clone(key))] = &n
+}
+
+func (c *counter) prune() {
+	counts := make([]int64, 0, len(c.m))
+	for _, p := range c.m {
+		counts = append(counts, *p)
+	}
+	slices.Sort(counts)
+	cut := counts[len(counts)/2]
+	for k, p := range c.m {
+		if *p <= cut {
+			delete(c.m, k)
+		}
+	}
+	c.pruned = true
+}
+
+// top returns the n largest counts (all when n is 0), largest first, ties by key.
+func (c *counter) top(n int) []Row {
+	rows := make([]Row, 0, len(c.m))
+	for k, p := range c.m {
+		rows = append(rows, Row{k, *p})
+	}
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key))
+	})
+	if n > 0 && len(rows) > n {
+		rows = rows[:n]
+	}
+	return rows
+}
