@@ -3,7 +3,6 @@ package auditlog
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/auditq/auditq/internal/audittest"
 )
 
 // benchInput is the decompressed fixture set (about 5 MB, 4282 events from the
@@ -26,7 +26,7 @@ func benchInput(b *testing.B) (plain []byte, events int) {
 	}
 	var one []byte
 	for _, f := range files {
-		one = append(one, readMaybeGzip(b, f)...)
+		one = append(one, audittest.ReadFile(b, f)...)
 	}
 	n := bytes.Count(one, []byte("\n"))
 	for len(plain) < 32<<20 {
@@ -78,44 +78,6 @@ func BenchmarkReaderZstd(b *testing.B) {
 	plain, events := benchInput(b)
 	enc, _ := zstd.NewWriter(nil)
 	benchRead(b, enc.EncodeAll(plain, nil), int64(len(plain)), events)
-}
-
-// BenchmarkEncodingJSON is the baseline: encoding/json into auditv1.Event, line
-// by line, on the same input.
-func BenchmarkEncodingJSON(b *testing.B) {
-	plain, events := benchInput(b)
-	lines := bytes.Split(bytes.TrimSuffix(plain, []byte("\n")), []byte("\n"))
-	b.SetBytes(int64(len(plain)))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, l := range lines {
-			var ev auditv1.Event
-			if err := json.Unmarshal(l, &ev); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
-}
-
-// BenchmarkToV1 is the cost of the full upstream type on top of reading.
-func BenchmarkToV1(b *testing.B) {
-	plain, events := benchInput(b)
-	b.SetBytes(int64(len(plain)))
-	b.ReportAllocs()
-	rd, _ := NewReader(bytes.NewReader(plain))
-	for b.Loop() {
-		rd.Reset(bytes.NewReader(plain))
-		for ev, err := range rd.All() {
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := ev.ToV1(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
 }
 
 // BenchmarkReaderWithoutBodies is the summary's read: bodies stepped over.

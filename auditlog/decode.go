@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // maxDepth matches encoding/json's nesting limit, so both accept the same inputs.
@@ -45,6 +42,55 @@ type decoder struct {
 	noBodies bool // WithoutBodies: requestObject and responseObject are not kept
 	jumped   bool // bodies were stepped over by bodyJump
 	members  bool // WithRawFields: record the top-level members
+
+	// The event's members so far came in kube-apiserver's order (see at).
+	canonical bool
+	last      int8   // the last member's place in that order
+	seen      uint32 // bit m: member m was seen
+}
+
+// The members of an event in the order of the audit.k8s.io/v1 Event type,
+// which is the order kube-apiserver's encoder writes them in.
+const (
+	mKind int8 = iota
+	mAPIVersion
+	mLevel
+	mAuditID
+	mStage
+	mRequestURI
+	mVerb
+	mUser
+	mImpersonatedUser
+	mAuthenticationMetadata
+	mSourceIPs
+	mUserAgent
+	mObjectRef
+	mResponseStatus
+	mRequestObject
+	mResponseObject
+	mRequestReceivedTimestamp
+	mStageTimestamp
+	mAnnotations
+	mOther // a key the v1 type does not have
+)
+
+// writtenBeforeBodies are the members kube-apiserver writes before the
+// bodies of every event that has bodies (a resource request), and
+// responseStatus those of every stage after RequestReceived.
+const (
+	writtenBeforeBodies = 1<<mLevel | 1<<mAuditID | 1<<mStage | 1<<mRequestURI | 1<<mVerb | 1<<mUser | 1<<mSourceIPs | 1<<mObjectRef
+	statusBeforeBodies  = 1 << mResponseStatus
+)
+
+// at notes that a top-level member m starts, and whether the members so far
+// are in kube-apiserver's order, each once.
+func (d *decoder) at(m int8) {
+	if m == mOther || m <= d.last {
+		d.canonical = false
+		return
+	}
+	d.last = m
+	d.seen |= 1 << m
 }
 
 // decodeEvent decodes the document data into ev. The returned decoder tells
@@ -53,14 +99,15 @@ type decoder struct {
 // goes wrong is decoded again in full, so that its result and errors are the
 // full decoder's.
 func decodeEvent(ev *Event, data []byte, noBodies, members bool) (decoder, error) {
-	d := decoder{data: data, ev: ev, itemsOff: -1, noBodies: noBodies, members: members}
+	d := decoder{data: data, ev: ev, itemsOff: -1, noBodies: noBodies, members: members, canonical: true, last: -1}
 	ev.reset(data)
 	err := d.topLevel()
-	if err != nil && d.jumped {
-		d = decoder{data: data, ev: ev, itemsOff: -1, members: members}
+	if d.jumped && (err != nil || !d.canonical) {
+		d = decoder{data: data, ev: ev, itemsOff: -1, members: members, last: -1}
 		ev.reset(data)
 		err = d.topLevel()
 	}
+	ev.noBodies, ev.rawFields = noBodies, members
 	if err != nil {
 		return d, err
 	}
@@ -77,12 +124,18 @@ var bodyTail = []byte(`,"requestReceivedTimestamp":`)
 // bodyJump steps over the bodies without reading them. kube-apiserver writes
 // requestObject and responseObject after every other field but the two
 // timestamps and the annotations, so the last `,"requestReceivedTimestamp":`
-// of the line ends them. The jump is taken only when the value at d.pos is an
-// object and the byte before that key closes one; the rest of the line must
-// then decode as the members that close the event, else decodeEvent starts
-// over with the full decoder. What is not checked is the inside of the bodies.
+// of the line ends them. The jump is taken only on a line in that shape: the
+// members so far in kube-apiserver's order, with those it always writes
+// before the bodies among them, the value at d.pos an object, and the byte
+// before that key closing one. The rest of the line must then decode as the
+// members that close the event, in order, else decodeEvent starts over with
+// the full decoder. What is not checked is the inside of the bodies, and
+// that a writer which keeps kube-apiserver's order puts nothing else between
+// the bodies (a userAgent, an impersonatedUser, an unknown member).
 func (d *decoder) bodyJump() bool {
-	if d.depth != 1 || d.pos >= len(d.data) || d.data[d.pos] != '{' {
+	if d.depth != 1 || d.pos >= len(d.data) || d.data[d.pos] != '{' ||
+		!d.canonical || d.seen&writtenBeforeBodies != writtenBeforeBodies ||
+		d.seen&statusBeforeBodies == 0 && string(d.ev.stage) != "RequestReceived" {
 		return false
 	}
 	t := lastIndex(d.data, bodyTail)
@@ -208,27 +261,37 @@ func (d *decoder) eventMember(key []byte) error {
 	e := d.ev
 	switch string(key) {
 	case "kind":
+		d.at(mKind)
 		return d.str(&e.kind, "kind")
 	case "apiVersion":
+		d.at(mAPIVersion)
 		return d.str(&e.apiVersion, "apiVersion")
 	case "level":
+		d.at(mLevel)
 		return d.str(&e.level, "level")
 	case "auditID":
+		d.at(mAuditID)
 		return d.str(&e.auditID, "auditID")
 	case "stage":
+		d.at(mStage)
 		return d.str(&e.stage, "stage")
 	case "requestURI":
+		d.at(mRequestURI)
 		return d.str(&e.requestURI, "requestURI")
 	case "verb":
+		d.at(mVerb)
 		return d.str(&e.verb, "verb")
 	case "userAgent":
+		d.at(mUserAgent)
 		return d.str(&e.userAgent, "userAgent")
 	case "user":
+		d.at(mUser)
 		if d.null() {
 			return nil
 		}
 		return d.userInfo(&e.user, &userFields)
 	case "impersonatedUser":
+		d.at(mImpersonatedUser)
 		if d.null() {
 			e.hasImpersonated = false
 			e.impersonated = UserInfo{}
@@ -243,39 +306,52 @@ func (d *decoder) eventMember(key []byte) error {
 		}
 		return d.userInfo(&e.impersonated, &impersonatedFields)
 	case "sourceIPs":
+		d.at(mSourceIPs)
 		return d.strList(&e.sourceIPs, &e.ipsBuf, "sourceIPs")
 	case "objectRef":
+		d.at(mObjectRef)
 		return d.objectRef()
 	case "responseStatus":
+		d.at(mResponseStatus)
 		return d.responseStatus()
 	case "requestObject":
+		d.at(mRequestObject)
 		if d.noBodies && d.bodyJump() {
 			return nil
 		}
 		return d.rawValue(&e.requestObject)
 	case "responseObject":
+		d.at(mResponseObject)
 		if d.noBodies && d.bodyJump() {
 			return nil
 		}
 		return d.rawValue(&e.responseObject)
 	case "requestReceivedTimestamp":
+		d.at(mRequestReceivedTimestamp)
 		return d.microTime(&e.requestReceived, "requestReceivedTimestamp")
 	case "stageTimestamp":
+		d.at(mStageTimestamp)
 		return d.microTime(&e.stageTime, "stageTimestamp")
 	case "annotations":
+		d.at(mAnnotations)
 		return d.annotations()
 	case "authenticationMetadata":
+		d.at(mAuthenticationMetadata)
 		return d.typedRaw(&e.authnMetadata, "authenticationMetadata", checkAuthnMetadata)
 	case "timestamp": // v1alpha1/v1beta1
+		d.at(mOther)
 		return d.legacyTime(&e.legacyTimestamp)
 	case "metadata": // v1alpha1/v1beta1: only creationTimestamp matters
+		d.at(mOther)
 		return d.legacyMetadata()
 	case "items": // EventList
+		d.at(mOther)
 		if d.pos < len(d.data) && d.data[d.pos] == '[' {
 			d.itemsOff = d.pos
 		}
 		return d.skip()
 	default:
+		d.at(mOther)
 		return d.skip()
 	}
 }
@@ -403,25 +479,24 @@ func (d *decoder) responseStatus() error {
 		case "message":
 			return d.str(&s.Message, "responseStatus.message")
 		case "kind":
-			return d.str(&s.kind, "responseStatus.kind")
+			return d.str(&s.Kind, "responseStatus.kind")
 		case "apiVersion":
-			return d.str(&s.apiVersion, "responseStatus.apiVersion")
+			return d.str(&s.APIVersion, "responseStatus.apiVersion")
 		case "metadata":
 			if d.null() {
 				return nil
 			}
-			return d.typedRaw(&s.metadata, "responseStatus.metadata", checkListMeta)
+			return d.typedRaw(&s.Metadata, "responseStatus.metadata", checkListMeta)
 		case "details":
 			if d.null() {
-				s.details, s.detailsNull = nil, true
+				s.Details = nil
 				return nil
 			}
-			s.detailsNull = false
 			start := d.pos
 			if err := d.statusDetails(); err != nil {
 				return err
 			}
-			s.details = d.data[start:d.pos:d.pos]
+			s.Details = d.data[start:d.pos:d.pos]
 			return nil
 		default:
 			return d.skip()
@@ -666,10 +741,26 @@ func (d *decoder) typedRaw(dst *[]byte, field string, check func([]byte) error) 
 	return nil
 }
 
-func checkListMeta(b []byte) error { return json.Unmarshal(b, new(metav1.ListMeta)) }
-func checkAuthnMetadata(b []byte) error {
-	return json.Unmarshal(b, new(auditv1.AuthenticationMetadata))
+// listMeta and authnMetadata mirror metav1.ListMeta and
+// auditv1.AuthenticationMetadata field for field, so that encoding/json
+// accepts and rejects exactly what it does for the upstream types without
+// this package importing k8s.io (k8saudit's tests hold them to that).
+type listMeta struct {
+	SelfLink           string `json:"selfLink,omitempty"`
+	ResourceVersion    string `json:"resourceVersion,omitempty"`
+	Continue           string `json:"continue,omitempty"`
+	RemainingItemCount *int64 `json:"remainingItemCount,omitempty"`
+	ShardInfo          *struct {
+		Selector string `json:"selector"`
+	} `json:"shardInfo,omitempty"`
 }
+
+type authnMetadata struct {
+	ImpersonationConstraint string `json:"impersonationConstraint,omitempty"`
+}
+
+func checkListMeta(b []byte) error      { return json.Unmarshal(b, new(listMeta)) }
+func checkAuthnMetadata(b []byte) error { return json.Unmarshal(b, new(authnMetadata)) }
 
 // object iterates over the members of an object at d.pos, calling fn with d.pos at
 // each value. The key passed to fn is valid as long as the event's views.

@@ -6,12 +6,16 @@
 // content), in bounded memory. Each [Event] gives the common fields as []byte
 // views of the line, decoded without copying it; requestObject and
 // responseObject stay raw JSON. Views are valid until the next call to
-// [Reader.Next]; [Event.Clone] keeps an event. [Event.ToV1] converts to the
-// upstream k8s.io/apiserver/pkg/apis/audit/v1 Event and equals what
-// encoding/json gives for the same line.
+// [Reader.Next]; [Event.Clone] keeps an event. Package k8saudit converts an
+// event to the upstream k8s.io/apiserver/pkg/apis/audit/v1 Event, equal to
+// what encoding/json gives for the same line; this package imports nothing
+// of k8s.io.
 //
 // [ReadFiles] reads a rotated set, a directory or a list of files in order
 // (see [Expand]): the backups of an active log oldest first, then the log.
+// [ScanFiles] and [ScanReader] do so on every core, running a [WorkFunc] on
+// each event in the workers and delivering results in input order; [Merge]
+// interleaves several such streams (one per control-plane node) by time.
 //
 // Real files are not always clean. Every problem is a [*ParseError] that names
 // the file, line, column and byte offset; a bad line does not stop reading, and

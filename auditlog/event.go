@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"time"
 )
 
@@ -53,6 +54,9 @@ type Event struct {
 	annotsBuf   []Annotation
 	members     []member // the top-level members, in order
 	membersDone bool     // members is filled in
+
+	// How the event was decoded (WithoutBodies, WithRawFields), for Clone.
+	noBodies, rawFields bool
 }
 
 // member is a top-level member of the event's object: its key (decoded) and
@@ -89,19 +93,19 @@ type ObjectRef struct {
 	ResourceVersion, Subresource   []byte
 }
 
-// Status is a view of the responseStatus of an event.
+// Status is a view of the responseStatus of an event (a metav1.Status).
 type Status struct {
 	Code    int32
 	Status  []byte
 	Reason  []byte
 	Message []byte
-	// Raw is the whole responseStatus object, for fields not broken out here
-	// (details, metadata, kind, apiVersion).
+	// Kind and APIVersion are the Status object's own, rarely written.
+	Kind, APIVersion []byte
+	// Metadata and Details are the raw JSON of metadata and details, nil
+	// when absent or null. Their types were checked as upstream decodes them.
+	Metadata, Details []byte
+	// Raw is the whole responseStatus object, as written.
 	Raw []byte
-
-	kind, apiVersion  []byte
-	metadata, details []byte // raw JSON, nil when absent
-	detailsNull       bool
 }
 
 // Annotation is one key/value pair of an event's annotations.
@@ -199,6 +203,11 @@ func (e *Event) Code() int32 {
 	return e.status.Code
 }
 
+// AuthenticationMetadata returns the raw JSON of authenticationMetadata
+// (how an impersonation was authorized), or nil. Its type was checked as
+// upstream decodes it.
+func (e *Event) AuthenticationMetadata() []byte { return e.authnMetadata }
+
 // RequestObject returns the raw JSON of requestObject (logged at level Request and
 // above), or nil.
 func (e *Event) RequestObject() []byte { return e.requestObject }
@@ -260,17 +269,16 @@ func (e *Event) RawField(key string) ([]byte, bool) {
 }
 
 // Clone returns a copy of the event that owns its bytes and stays valid after the
-// Reader moves on.
+// Reader moves on. The copy is decoded as the event was (with or without
+// bodies), so it has the same fields; it never fails.
 func (e *Event) Clone() *Event {
 	c := &Event{}
 	if e.raw == nil {
 		return c
 	}
-	raw := append([]byte(nil), e.raw...)
-	// The bytes were decoded once already; decoding the copy cannot fail.
-	if _, err := decodeEvent(c, raw, false, false); err != nil {
-		panic("auditlog: Clone: re-decoding a decoded event failed: " + err.Error())
-	}
+	// These bytes decoded without error in this mode, and decoding is a
+	// function of the bytes and the mode, so the copy decodes the same.
+	decodeEvent(c, bytes.Clone(e.raw), e.noBodies, e.rawFields)
 	c.pos = e.pos
 	return c
 }

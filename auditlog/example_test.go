@@ -75,19 +75,6 @@ func ExampleEvent_Clone() {
 	// 6a8ba0ec true Forbidden
 }
 
-func ExampleEvent_ToV1() {
-	rd, _ := auditlog.NewReader(strings.NewReader(sample))
-	defer rd.Close()
-	ev, _ := rd.Next()
-	v1, err := ev.ToV1()
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(v1.ObjectRef.Namespace, v1.ResponseStatus.Code, v1.Annotations["authorization.k8s.io/decision"])
-	// Output:
-	// kube-system 403 forbid
-}
-
 func ExampleReadFiles() {
 	// The active log: its lumberjack backups (gzipped) are read first, oldest first.
 	active := filepath.Join("..", "testdata", "rotated", "kube-apiserver-audit.log")

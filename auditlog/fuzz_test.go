@@ -7,37 +7,30 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"github.com/auditq/auditq/internal/audittest"
 )
 
 // fuzzSeeds returns lines and whole files from testdata and, when present,
 // ../shared/realdata.
 func fuzzSeeds(f *testing.F) (lines, files [][]byte) {
 	f.Helper()
-	active := readMaybeGzip(f, filepath.Join(testdataRotated, "kube-apiserver-audit.log"))
+	active := audittest.ReadFile(f, filepath.Join(testdataRotated, "kube-apiserver-audit.log"))
 	for i, l := range bytes.Split(active, []byte("\n")) {
 		if i < 40 {
 			lines = append(lines, l)
 		}
 	}
 	files = append(files, active[:min(len(active), 20000)])
-	root := filepath.Join("..", "..", "shared", "realdata")
-	filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() || info.Size() > 64<<10 {
-			return nil
-		}
+	for _, path := range audittest.RealdataFiles(64 << 10) {
 		if b, err := os.ReadFile(path); err == nil {
 			files = append(files, b)
 			if i := bytes.IndexByte(b, '\n'); i > 0 {
 				lines = append(lines, b[:i])
 			}
 		}
-		return nil
-	})
+	}
 	for _, s := range []string{
 		ev("a") + "\n" + ev("b")[:60] + ev("c"),
 		pretty(`{"kind":"EventList","items":[{"auditID":"a"},{"auditID":"b","responseStatus":{"code":"x"}}]}`),
@@ -54,6 +47,7 @@ func fuzzSeeds(f *testing.F) (lines, files [][]byte) {
 // FuzzReader: no input, plain or compressed, makes the Reader panic or hang; every
 // event is the bytes of the input at its position; every error position lies
 // inside the (decompressed) input; a Clone decodes like the original.
+// (k8saudit's FuzzToV1 adds the conversion to the upstream type.)
 func FuzzReader(f *testing.F) {
 	_, files := fuzzSeeds(f)
 	for _, b := range files {
@@ -113,104 +107,9 @@ func FuzzReader(f *testing.F) {
 			if !bytes.Equal(c.AuditID(), ev.AuditID()) || c.Code() != ev.Code() || !c.StageTimestamp().Equal(ev.StageTimestamp()) {
 				t.Fatal("clone differs from the event")
 			}
-			if _, err := ev.ToV1(); err != nil {
-				t.Fatalf("ToV1 of an accepted event: %v", err)
-			}
 		}
 		if ev, err := rd.Next(); ev != nil || err != io.EOF {
 			t.Fatalf("Next after io.EOF = %v, %v", ev, err)
-		}
-	})
-}
-
-// knownKeys are the JSON names of auditv1.Event and the types inside it that
-// this package decodes itself.
-var knownKeys = strings.Fields(`kind apiversion level auditid stage requesturi verb user impersonateduser
-	authenticationmetadata sourceips useragent objectref responsestatus requestobject responseobject
-	requestreceivedtimestamp stagetimestamp annotations username uid groups extra resource namespace name
-	apigroup resourceversion subresource status message reason details code metadata timestamp creationtimestamp causes retryafterseconds field group`)
-
-// foldedKey reports whether data has an object key that encoding/json would match
-// case-insensitively to a known field but that is not spelled exactly: keys match
-// case-sensitively here, as in Kubernetes' own decoder.
-func foldedKey(data []byte) bool {
-	var walk func(v any) bool
-	exact := map[string]bool{}
-	for _, k := range strings.Fields(`kind apiVersion level auditID stage requestURI verb user impersonatedUser
-		authenticationMetadata sourceIPs userAgent objectRef responseStatus requestObject responseObject
-		requestReceivedTimestamp stageTimestamp annotations username uid groups extra resource namespace name
-		apiGroup resourceVersion subresource status message reason details code metadata timestamp creationTimestamp causes retryAfterSeconds field group`) {
-		exact[k] = true
-	}
-	walk = func(v any) bool {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				for _, kk := range knownKeys {
-					if strings.EqualFold(k, kk) && !exact[k] {
-						return true
-					}
-				}
-				if walk(x) {
-					return true
-				}
-			}
-		case []any:
-			for _, x := range v {
-				if walk(x) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	var v any
-	if json.Unmarshal(data, &v) != nil {
-		return false
-	}
-	return walk(v)
-}
-
-// FuzzDecodeDifferential: a line is accepted exactly when encoding/json accepts it
-// into auditv1.Event, and then ToV1 equals encoding/json's result.
-func FuzzDecodeDifferential(f *testing.F) {
-	lines, _ := fuzzSeeds(f)
-	for _, l := range lines {
-		f.Add(l)
-	}
-	for _, s := range []string{
-		`{"user":{"username":"a"},"user":{"uid":"u"}}`, `{"sourceIPs":[]}`, `{"annotations":{"a":"1","a":"2"}}`,
-		`{"responseStatus":{"code":200.0}}`, `{"responseStatus":{"code":-0}}`, `{"verb":"\ud83d\ude00 \ud800\u0041"}`,
-		"{\"verb\":\"\xff\xfe\"}", `{"stageTimestamp":"2017-02-30T19:55:05.123456Z"}`, `{"timestamp":"2017-09-11T19:55:05Z","metadata":{"creationTimestamp":"2017-09-11T19:55:06Z"}}`,
-		`{"responseStatus":{"details":{"causes":[{"field":1}]}}}`, `{"timestamp":"2017-09-11T19:55:05Z","timestamp":null,"metadata":{"creationTimestamp":"2017-09-11T19:55:05Z"},"metadata":{}}`, `{"responseStatus":{"details":{"causes":[null,{"reason":null}],"retryAfterSeconds":1.5}}}`,
-		`{"responseStatus":{"details":{"name":"a","uid":"u","causes":null,"kind":"pods","group":"","retryAfterSeconds":-2147483648}}}`, `{"impersonatedUser":null,"objectRef":{},"requestObject":{"a":[1,2,{"b":null}]}}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		trimmed := bytes.TrimSpace(line)
-		if len(trimmed) == 0 || trimmed[0] != '{' || bytes.ContainsAny(line, "\n") || foldedKey(trimmed) {
-			return // framing, non-objects and case-folded keys are covered elsewhere
-		}
-		var want auditv1.Event
-		wantErr := json.Unmarshal(line, &want)
-		var e Event
-		_, gotErr := decodeEvent(&e, line, false, false)
-		if (wantErr == nil) != (gotErr == nil) {
-			t.Fatalf("encoding/json error %v, this package %v, for %q", wantErr, gotErr, line)
-		}
-		if gotErr != nil {
-			if de := gotErr.(*decodeError); de.off < 0 || de.off > len(line) {
-				t.Fatalf("error offset %d outside %d bytes", de.off, len(line))
-			}
-			return
-		}
-		got, err := e.ToV1()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(oracleOne(t, line), got); diff != "" {
-			t.Fatalf("differs from encoding/json for %q (-want +got):\n%s", line, diff)
 		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/auditq/auditq/internal/audittest"
 )
 
 // escapeFirst spells the first character of s as a \u escape.
@@ -19,7 +21,7 @@ func escapeFirst(s string) string { return fmt.Sprintf(`\u%04x`, s[0]) + s[1:] }
 // literal is delivered, whether the log spells it plainly or with escapes,
 // and chunks without it are skipped.
 func TestLiteralsNeverDropAMatch(t *testing.T) {
-	plain := readMaybeGzip(t, filepath.Join(testdataRotated, "kube-apiserver-audit.log"))
+	plain := audittest.ReadFile(t, filepath.Join(testdataRotated, "kube-apiserver-audit.log"))
 	lines := strings.Split(strings.TrimSpace(string(plain)), "\n")
 	var ids []string
 	var b strings.Builder

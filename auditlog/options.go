@@ -30,6 +30,7 @@ type config struct {
 	chunkSize     int  // parallel reading: target size of a chunk (tests make it small)
 	literals      *literalSet
 	rawFields     bool
+	pipelineOnly  string // the first option given that only ScanFiles, ScanReader and ReadFiles take
 }
 
 func defaultConfig() config {
@@ -97,22 +98,34 @@ func (o *offsetReader) Read(p []byte) (int, error) {
 
 // WithConcurrency sets how many goroutines ScanFiles, ScanReader and ReadFiles
 // use to decompress and decode: 0 (the default) means runtime.GOMAXPROCS(0),
-// 1 reads sequentially on the caller's goroutine. A Reader is always sequential.
+// 1 reads sequentially on the caller's goroutine. A Reader is always
+// sequential: NewReader refuses this option.
 func WithConcurrency(n int) Option {
 	return func(c *config) error {
 		if n < 0 {
 			return fmt.Errorf("auditlog: WithConcurrency(%d): must be 0 (all cores) or more", n)
 		}
 		c.concurrency = n
+		c.notForReader("WithConcurrency")
 		return nil
+	}
+}
+
+// notForReader notes an option that a Reader would silently ignore.
+func (c *config) notForReader(name string) {
+	if c.pipelineOnly == "" {
+		c.pipelineOnly = name
 	}
 }
 
 // WithoutBodies leaves requestObject and responseObject unread, for callers that
 // need only the metadata (a summary, a filter): RequestObject and ResponseObject
-// return nil. On lines in kube-apiserver's own key order the bodies, most of a
-// line's bytes, are stepped over without being scanned, so a body damaged in
-// place (not cut short) is not reported; use the default to check every byte.
+// return nil. On lines in kube-apiserver's own shape (its member order, with
+// the members it always writes) the bodies, most of a line's bytes, are
+// stepped over without being scanned, so a body damaged in place (not cut
+// short) is not reported, and a member that is not kube-apiserver's own and
+// sits between the bodies is not seen by RawField; use the default to check
+// every byte. Lines in any other order are decoded in full.
 func WithoutBodies() Option {
 	return func(c *config) error { c.noBodies = true; return nil }
 }
@@ -125,8 +138,10 @@ func WithoutBodies() Option {
 // The first and last chunk of each input are always decoded, so a file in
 // the wrong format or cut short is still reported, but a malformed line in a
 // skipped chunk is not. The sequential path (WithConcurrency(1)) reads all.
+// NewReader refuses this option: a Reader reads every line.
 func WithLiterals(lits ...string) Option {
 	return func(c *config) error {
+		c.notForReader("WithLiterals")
 		if len(lits) == 0 {
 			c.literals = nil
 			return nil

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/auditq/auditq/internal/audittest"
 )
 
 // withChunkSize makes chunks small, so that tests cross many chunk boundaries.
@@ -97,17 +99,10 @@ func TestParallelMatchesSequential(t *testing.T) {
 		"pretty list": {write("list.json", []byte(pretty(`{"kind":"EventList","items":[`+
 			strings.TrimSuffix(strings.Repeat(ev("i")+",", 300), ",")+"]}")))},
 	}
-	if root := filepath.Join("..", "..", "shared", "realdata"); dirExists(root) {
-		var files []string
-		filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
-			if err == nil && !info.IsDir() && !strings.HasSuffix(path, ".md") {
-				files = append(files, path)
-			}
-			return nil
-		})
-		inputs["realdata"] = files
+	if files := audittest.RealdataFiles(1 << 30); len(files) > 0 {
+		inputs["realdata"] = slices.DeleteFunc(files, func(f string) bool { return strings.HasSuffix(f, ".md") })
 	}
-	if g := filepath.Join("..", "..", "shared", "kube-apiserver", "gce-like"); dirExists(g) {
+	if g, ok := audittest.SharedPath("kube-apiserver", "gce-like"); ok {
 		inputs["gce-like"] = []string{g}
 	}
 	for name, paths := range inputs {
@@ -133,11 +128,6 @@ func TestParallelMatchesSequential(t *testing.T) {
 			}
 		})
 	}
-}
-
-func dirExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
 }
 
 // TestParallelWork: the WorkFunc runs on every event, may drop events, and

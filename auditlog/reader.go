@@ -87,12 +87,17 @@ type listState struct {
 
 // NewReader returns a Reader of the events in r. It reads the first bytes of r to
 // detect compression; an error in doing so is returned by the first Next.
+// It refuses the options that only ScanFiles, ScanReader and ReadFiles take
+// (WithConcurrency, WithLiterals), rather than ignore them.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.pipelineOnly != "" {
+		return nil, fmt.Errorf("auditlog: NewReader: %s applies to ScanFiles, ScanReader and ReadFiles, not to a Reader", cfg.pipelineOnly)
 	}
 	rd := &Reader{cfg: cfg}
 	rd.evp = &rd.ev

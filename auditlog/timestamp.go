@@ -2,9 +2,11 @@ package auditlog
 
 import (
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// RFC3339Micro is metav1.RFC3339Micro, the layout of an audit event's
+// timestamps (metav1.MicroTime).
+const RFC3339Micro = "2006-01-02T15:04:05.000000Z07:00"
 
 // parseMicroTime parses a metav1.MicroTime as upstream does
 // (time.Parse(metav1.RFC3339Micro, s)). The shape kube-apiserver writes,
@@ -14,7 +16,7 @@ func parseMicroTime(s []byte) (timestamp, bool) {
 	if t, ok := parseUTCMicro(s); ok {
 		return t, true
 	}
-	t, err := time.Parse(metav1.RFC3339Micro, string(s))
+	t, err := time.Parse(RFC3339Micro, string(s))
 	if err != nil {
 		return timestamp{}, false
 	}

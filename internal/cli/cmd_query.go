@@ -226,6 +226,11 @@ type queryRun struct {
 	haltCode            int
 }
 
+// metadataKeys are the members of an audit.k8s.io/v1 Event but its bodies.
+var metadataKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user",
+	"impersonatedUser", "authenticationMetadata", "sourceIPs", "userAgent", "objectRef", "responseStatus",
+	"requestReceivedTimestamp", "stageTimestamp", "annotations"}
+
 // eventResult is what the program gave for one input: its output, printed,
 // then the error or halt that ended it.
 type eventResult struct {
@@ -245,7 +250,9 @@ func (r *queryRun) runParallel() {
 	var opts []auditlog.Option
 	if known {
 		opts = append(opts, auditlog.WithRawFields())
-		if !slices.Contains(keys, "requestObject") && !slices.Contains(keys, "responseObject") {
+		// Stepping over the bodies may also step over a member that is not
+		// the v1 Event's; read them all when the program reads one.
+		if !slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(metadataKeys, k) }) {
 			opts = append(opts, auditlog.WithoutBodies())
 		}
 	}

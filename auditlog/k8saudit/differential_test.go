@@ -1,9 +1,8 @@
-package auditlog
+package k8saudit
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -13,100 +12,30 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/klauspost/compress/gzip"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/internal/audittest"
 )
 
-// sharedDir returns ../shared/<sub> beside the repository, or skips the test.
-func sharedDir(t testing.TB, sub string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "shared", sub)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("%s not present (../shared is optional): %v", dir, err)
-	}
-	return dir
-}
-
-// oracleEvents decodes data independently of this package: a whole-document
-// parse first (pretty-printed event, EventList), else one encoding/json
-// Unmarshal per non-blank line. It applies the documented v1beta1 mapping.
-// Lines that encoding/json rejects are counted in bad.
-func oracleEvents(t *testing.T, data []byte) (events []*auditv1.Event, bad int) {
-	t.Helper()
-	trimmed := bytes.TrimSpace(data)
-	if bytes.Count(trimmed, []byte("\n")) > 0 && json.Valid(trimmed) {
-		var probe struct {
-			Kind  string          `json:"kind"`
-			Items json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(trimmed, &probe); err == nil && probe.Kind == "EventList" {
-			var items []json.RawMessage
-			if err := json.Unmarshal(probe.Items, &items); err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range items {
-				events = append(events, oracleOne(t, it))
-			}
-			return events, 0
-		}
-		return []*auditv1.Event{oracleOne(t, trimmed)}, 0
-	}
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var ev auditv1.Event
-		if err := json.Unmarshal(line, &ev); err != nil {
-			bad++
-			continue
-		}
-		events = append(events, oracleOne(t, line))
-	}
-	return events, bad
-}
-
-func oracleOne(t *testing.T, raw []byte) *auditv1.Event {
-	t.Helper()
-	var ev auditv1.Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatalf("oracle: %v", err)
-	}
-	// Upstream's v1beta1 conversion: legacy fields fill zero v1 timestamps. Each
-	// is taken on its own; a malformed one is ignored, as the v1 decoder ignores it.
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) == nil {
-		var created, received metav1.Time
-		var meta map[string]json.RawMessage
-		if json.Unmarshal(top["metadata"], &meta) == nil && json.Unmarshal(meta["creationTimestamp"], &created) == nil &&
-			!created.IsZero() && ev.StageTimestamp.IsZero() {
-			ev.StageTimestamp = metav1.NewMicroTime(created.Time)
-		}
-		if json.Unmarshal(top["timestamp"], &received) == nil && !received.IsZero() && ev.RequestReceivedTimestamp.IsZero() {
-			ev.RequestReceivedTimestamp = metav1.NewMicroTime(received.Time)
-		}
-	}
-	return &ev
-}
-
 // readAllV1 reads every event of r with this package and converts it.
-func readAllV1(t *testing.T, name string, r io.Reader) (events []*auditv1.Event, errs []*ParseError) {
+func readAllV1(t *testing.T, name string, r io.Reader) (events []*auditv1.Event, errs []*auditlog.ParseError) {
 	t.Helper()
-	rd, err := NewReader(r, WithName(name))
+	rd, err := auditlog.NewReader(r, auditlog.WithName(name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rd.Close()
 	for ev, err := range rd.All() {
 		if err != nil {
-			var pe *ParseError
+			var pe *auditlog.ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("%s: error is not a *ParseError: %v", name, err)
 			}
 			errs = append(errs, pe)
 			continue
 		}
-		v1, err := ev.ToV1()
+		v1, err := ToV1(ev)
 		if err != nil {
 			t.Fatalf("%s: ToV1 of an accepted event failed: %v", name, err)
 		}
@@ -117,11 +46,17 @@ func readAllV1(t *testing.T, name string, r io.Reader) (events []*auditv1.Event,
 
 // TestDifferentialRealData decodes every event of ../shared/realdata both ways.
 func TestDifferentialRealData(t *testing.T) {
-	root := sharedDir(t, "realdata")
+	root := audittest.Shared(t, "realdata")
 	var total, files int
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() && d.Name() == "cloud" {
+			return fs.SkipDir // cloud-export envelopes, not audit lines as written
+		}
+		if d.IsDir() {
+			return nil
 		}
 		switch filepath.Ext(path) {
 		case ".json", ".log", ".jsonl":
@@ -137,12 +72,12 @@ func TestDifferentialRealData(t *testing.T) {
 		t.Run(rel, func(t *testing.T) {
 			got, errs := readAllV1(t, rel, bytes.NewReader(data))
 			if strings.Contains(rel, "legacy") {
-				if len(got) != 0 || len(errs) != 1 || !errors.Is(errs[0], ErrLegacyFormat) || errs[0].Line != 1 {
+				if len(got) != 0 || len(errs) != 1 || !errors.Is(errs[0], auditlog.ErrLegacyFormat) || errs[0].Line != 1 {
 					t.Fatalf("legacy file: got %d events, errors %v; want one ErrLegacyFormat at line 1", len(got), errs)
 				}
 				return
 			}
-			want, bad := oracleEvents(t, data)
+			want, bad := audittest.OracleEvents(t, data)
 			if len(errs) != bad {
 				t.Errorf("got %d errors %v, encoding/json rejects %d lines", len(errs), errs, bad)
 			}
@@ -171,8 +106,8 @@ func TestDifferentialRealData(t *testing.T) {
 // TestDifferentialKubeAPIServer compares the rotated set that a real
 // kube-apiserver wrote (../shared/kube-apiserver/gce-like).
 func TestDifferentialKubeAPIServer(t *testing.T) {
-	dir := sharedDir(t, "kube-apiserver/gce-like")
-	files, errs := Expand([]string{filepath.Join(dir, "kube-apiserver-audit.log")})
+	dir := audittest.Shared(t, "kube-apiserver", "gce-like")
+	files, errs := auditlog.Expand([]string{filepath.Join(dir, "kube-apiserver-audit.log")})
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -193,7 +128,7 @@ func TestDifferentialKubeAPIServer(t *testing.T) {
 
 	// The same events through ReadFiles with the set's directory.
 	n := 0
-	for ev, err := range ReadFiles(context.Background(), []string{dir}) {
+	for ev, err := range auditlog.ReadFiles(context.Background(), []string{dir}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,8 +147,8 @@ func TestDifferentialKubeAPIServer(t *testing.T) {
 func compareFiles(t *testing.T, files []string) (all []*auditv1.Event) {
 	t.Helper()
 	for _, f := range files {
-		data := readMaybeGzip(t, f)
-		want, bad := oracleEvents(t, data)
+		data := audittest.ReadFile(t, f)
+		want, bad := audittest.OracleEvents(t, data)
 		got, perrs := readAllV1(t, f, bytes.NewReader(data))
 		if bad != 0 || len(perrs) != 0 {
 			t.Fatalf("%s: %d lines rejected by encoding/json, errors %v", f, bad, perrs)
@@ -226,21 +161,14 @@ func compareFiles(t *testing.T, files []string) (all []*auditv1.Event) {
 	return all
 }
 
-func readMaybeGzip(t testing.TB, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+// TestDifferentialFixture compares every event of the repository's fixture
+// set with encoding/json.
+func TestDifferentialFixture(t *testing.T) {
+	files, errs := auditlog.Expand([]string{filepath.Dir(audittest.Rotated())})
+	if len(errs) > 0 {
+		t.Fatal(errs)
 	}
-	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err = io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	if n := len(compareFiles(t, files)); n != len(audittest.OracleLog(t, audittest.Rotated())) || n < 4000 {
+		t.Errorf("compared %d events", n)
 	}
-	return data
 }
