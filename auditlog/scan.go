@@ -1,414 +1,195 @@
 package auditlog
 
 import (
-	"bytes"
-	"encoding/binary"
-	"math/bits"
-	"strconv"
-	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
+	"context"
+	"io"
+	"iter"
+	"os"
+	"runtime"
+	"slices"
 )
 
-// plainStringByte marks the bytes a string scan passes over: all but '"', '\\'
-// and control bytes. Bytes >= 0x80 are plain here and noted separately.
-var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x100; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
+// Scanning: a rotated set, a directory or a stream read on every core, with
+// the caller's work run in the workers, results in input order. pipeline.go
+// holds how.
 
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
+// WorkFunc is called on a worker goroutine for each event, concurrently with
+// other calls, before the event is delivered. It may keep the event or read
+// its views only during the call, and may fill out, a slot delivered with the
+// event. Returning false drops the event: it is not delivered.
+//
+// The slots of type T are reused: out holds what an earlier event left in it
+// (so buffers in it can be reused without allocating); overwrite what matters.
+type WorkFunc[T any] func(ev *Event, out *T) bool
 
-// specialBytes sets the high bit of the bytes of x (little endian) that are '"',
-// '\\' or control bytes. It may also set it above such a byte (borrows), never in
-// a word without one.
-func specialBytes(x uint64) uint64 {
-	q := x ^ (lsb * '"')
-	b := x ^ (lsb * '\\')
-	return ((q-lsb)&^q | (b-lsb)&^b | (x-lsb*0x20)&^x) & msb
+// Result is one event, with its WorkFunc slot, or one error, in input order.
+// Event and Out are valid until the iteration continues.
+type Result[T any] struct {
+	Event *Event
+	Out   *T
+	Err   error
 }
 
-// stringValue scans the string at d.pos and returns its decoded value: a view of
-// the input when the string has no escapes and valid UTF-8, otherwise a copy
-// decoded into the event's scratch buffer.
-func (d *decoder) stringValue() ([]byte, error) {
-	start := d.pos + 1
-	end, escaped, nonASCII, err := d.scanString()
-	if err != nil {
-		return nil, err
+// ScanFiles reads the files that Expand(paths) lists, as ReadFiles does, with
+// WithConcurrency goroutines, calling work (if not nil) on each event in a
+// worker. Results come in input order, exactly as a sequential read would
+// give them, errors included. Stopping the iteration early, or cancelling ctx
+// (which yields ctx.Err()), stops every goroutine before ScanFiles returns.
+func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+	return func(yield func(Result[T]) bool) {
+		files, opened, errs := snapshot(paths)
+		defer func() {
+			for _, f := range opened {
+				f.Close() // those never reached; the others are closed already
+			}
+		}()
+		for _, err := range errs {
+			if !yield(Result[T]{Err: fileError(err)}) {
+				return
+			}
+		}
+		srcs := make([]source, len(files))
+		for i, f := range files {
+			srcs[i] = fileSource(f, opened[f])
+		}
+		scan(ctx, srcs, work, opts, yield)
 	}
-	return d.stringAt(start, end, escaped, nonASCII), nil
 }
 
-// stringAt returns the decoded value of the scanned string body d.data[start:end].
-func (d *decoder) stringAt(start, end int, escaped, nonASCII bool) []byte {
-	s := d.data[start:end:end]
-	if !escaped && (!nonASCII || utf8.Valid(s)) {
-		return s
-	}
-	e := d.ev
-	from := len(e.scratch)
-	e.scratch = unquoteAppend(e.scratch, s)
-	return e.scratch[from:len(e.scratch):len(e.scratch)]
-}
+// maxOpenedAhead bounds the files snapshot holds open.
+const maxOpenedAhead = 512
 
-// scanString validates the string at d.pos (which holds '"') and moves past it.
-// end is the offset of the closing quote.
-func (d *decoder) scanString() (end int, escaped, nonASCII bool, err error) {
-	data := d.data
-	i := d.pos + 1
-	var high uint64 // OR of the bytes passed over, for bytes >= 0x80
-	for {
-		// Eight bytes at a time; the lowest flagged byte is the first special one
-		// (borrows only flag bytes above a special byte).
-		for i+8 <= len(data) {
-			x := binary.LittleEndian.Uint64(data[i:])
-			if m := specialBytes(x); m != 0 {
-				n := bits.TrailingZeros64(m) >> 3
-				high |= x & (1<<(n*8) - 1)
-				i += n
-				goto special
-			}
-			high |= x
-			i += 8
+// snapshot is Expand(paths) with the files opened at once (up to
+// maxOpenedAhead of them), so that the read sees the logs as they were when
+// it began: an active log that lumberjack renames to a backup while it is
+// read, a backup it compresses and removes, or the oldest one it deletes, is
+// still read to its end from the open file. A rotation between listing and
+// opening changes the listing, so then both are done again.
+func snapshot(paths []string) (files []string, opened map[string]*os.File, errs []error) {
+	for try := 0; ; try++ {
+		files, errs = Expand(paths)
+		opened = make(map[string]*os.File, min(len(files), maxOpenedAhead))
+		for _, path := range files[:min(len(files), maxOpenedAhead)] {
+			if f, err := os.Open(path); err == nil {
+				opened[path] = f
+			} // else the read reports it
 		}
-		for i < len(data) && plainStringByte[data[i]] {
-			high |= uint64(data[i])
-			i++
+		again, _ := Expand(paths)
+		if slices.Equal(files, again) || try == 2 {
+			return files, opened, errs
 		}
-	special:
-		if i >= len(data) {
-			d.pos = i
-			return 0, false, false, d.incomplete()
-		}
-		switch c := data[i]; {
-		case c == '"':
-			d.pos = i + 1
-			return i, escaped, high&msb != 0, nil
-		case c == '\\':
-			escaped = true
-			i++
-			if i >= len(data) {
-				d.pos = i
-				return 0, false, false, d.incomplete()
-			}
-			switch data[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
-			case 'u':
-				i++
-				for k := 0; k < 4; k++ {
-					if i >= len(data) {
-						d.pos = i
-						return 0, false, false, d.incomplete()
-					}
-					if !isHex(data[i]) {
-						d.pos = i
-						return 0, false, false, d.syntax("invalid character " + quoteChar(data[i]) + " in \\u hexadecimal character escape")
-					}
-					i++
-				}
-			default:
-				d.pos = i
-				return 0, false, false, d.syntax("invalid character " + quoteChar(data[i]) + " in string escape code")
-			}
-		default: // c < 0x20
-			d.pos = i
-			return 0, false, false, d.syntax("invalid character " + quoteChar(c) + " in string literal")
+		for _, f := range opened {
+			f.Close()
 		}
 	}
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+// ScanReader is ScanFiles for one stream, such as standard input.
+func ScanReader[T any](ctx context.Context, r io.Reader, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+	return func(yield func(Result[T]) bool) {
+		src := source{open: func() (io.Reader, func(), error) { return r, func() {}, nil }}
+		scan(ctx, []source{src}, work, opts, yield)
+	}
 }
 
-// unquoteAppend appends the decoded form of the validated string body s, with
-// encoding/json's rules: invalid UTF-8 and unpaired surrogates become U+FFFD.
-func unquoteAppend(dst, s []byte) []byte {
-	if utf8.Valid(s) {
-		// Only escapes to rewrite: copy the runs between them.
-		for {
-			j := bytes.IndexByte(s, '\\')
-			if j < 0 {
-				return append(dst, s...)
-			}
-			dst = append(dst, s[:j]...)
-			s = s[j:]
-			n := 2
-			if s[1] == 'u' {
-				n = 6
-				if rr := getu4(s); utf16.IsSurrogate(rr) && len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
-					n = 12 // a candidate pair: decodeEscapes decides whether it is one
-				}
-			}
-			dst = decodeEscapes(dst, s[:n])
-			s = s[n:]
-		}
-	}
-	return decodeEscapes(dst, s)
+// source is one input: a file, or a stream already open.
+type source struct {
+	name string
+	open func() (io.Reader, func(), error)
 }
 
-// decodeEscapes is the general case of unquoteAppend, byte by byte.
-func decodeEscapes(dst, s []byte) []byte {
-	for r := 0; r < len(s); {
-		c := s[r]
-		switch {
-		case c == '\\':
-			r++
-			switch s[r] {
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := getu4(s[r-1:])
-				r += 5
-				if utf16.IsSurrogate(rr) {
-					rr1 := getu4(s[r:])
-					if dec := utf16.DecodeRune(rr, rr1); dec != unicode.ReplacementChar {
-						r += 6
-						dst = utf8.AppendRune(dst, dec)
-						continue
-					}
-					rr = unicode.ReplacementChar
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default: // '"', '\\', '/'
-				dst = append(dst, s[r])
+// fileSource reads the file at path, or f when snapshot has opened it.
+func fileSource(path string, f *os.File) source {
+	return source{name: path, open: func() (io.Reader, func(), error) {
+		if f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				return nil, nil, err
 			}
-			r++
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(s[r:])
-			r += size
-			dst = utf8.AppendRune(dst, rr)
 		}
-	}
-	return dst
+		return f, func() { f.Close() }, nil
+	}}
 }
 
-// getu4 decodes \uXXXX at the start of s, or returns -1.
-func getu4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c = c - '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
+func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			yield(Result[T]{Err: err})
+			return
 		}
-		r = r*16 + rune(c)
 	}
-	return r
+	n := cfg.concurrency
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	if n == 1 {
+		scanSequential(ctx, srcs, work, cfg, yield)
+		return
+	}
+	p := newPipeline(ctx, cfg, work, n)
+	defer p.stop()
+	go p.launch(srcs)
+	for in := range p.inputs {
+		p.current = in
+		if !p.deliver(in, func(r Result[T]) bool {
+			ok := yield(r)
+			p.halted = !ok
+			return ok
+		}) {
+			break
+		}
+	}
+	if !p.halted && ctx.Err() != nil {
+		yield(Result[T]{Err: ctx.Err()})
+	}
 }
 
-// skip validates the value at d.pos and moves past it, without recursion so that
-// deep nesting cannot exhaust the stack.
-func (d *decoder) skip() error {
-	// containers holds one byte per open container: '{' or '['.
-	var stackBuf [64]byte
-	containers := stackBuf[:0]
-	data := d.data
-	for {
-		// A value.
-		if d.pos >= len(data) {
-			return d.incomplete()
-		}
-		switch c := data[d.pos]; {
-		case c == '{' || c == '[':
-			if d.depth+len(containers)+1 > maxDepth {
-				return d.syntax(depthMsg)
-			}
-			containers = append(containers, c)
-			d.pos++
-			d.ws()
-			if d.pos >= len(data) {
-				return d.incomplete()
-			}
-			if data[d.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
-				d.pos++
-				containers = containers[:len(containers)-1]
-				break
-			}
-			if c == '{' {
-				if _, _, _, _, err := d.objectKey(); err != nil {
-					return err
-				}
+// scanSequential is the pipeline's work on the caller's goroutine alone.
+func scanSequential[T any](ctx context.Context, srcs []source, work WorkFunc[T], cfg config, yield func(Result[T]) bool) {
+	rd := &Reader{cfg: cfg}
+	rd.evp = &rd.ev
+	defer rd.Close()
+	var out T
+	done := ctx.Done()
+	for _, src := range srcs {
+		r, closeFn, err := src.open()
+		if err != nil {
+			if !yield(Result[T]{Err: fileError(err)}) {
+				return
 			}
 			continue
-		case c == '"':
-			if _, _, _, err := d.scanString(); err != nil {
-				return err
-			}
-		case c == '-' || '0' <= c && c <= '9':
-			if err := d.number(); err != nil {
-				return err
-			}
-		case c == 't':
-			if err := d.literal("true"); err != nil {
-				return err
-			}
-		case c == 'f':
-			if err := d.literal("false"); err != nil {
-				return err
-			}
-		case c == 'n':
-			if err := d.literal("null"); err != nil {
-				return err
-			}
-		default:
-			return d.syntax("invalid character " + quoteChar(c) + " looking for beginning of value")
 		}
-		// After a value: close containers or move to the next element.
-		for {
-			if len(containers) == 0 {
-				return nil
+		if src.name != "" {
+			rd.cfg.name = src.name
+		}
+		rd.done = false
+		rd.Reset(r)
+		for k := 0; ; k++ {
+			if done != nil && k&255 == 0 && ctx.Err() != nil {
+				closeFn()
+				yield(Result[T]{Err: ctx.Err()})
+				return
 			}
-			d.ws()
-			if d.pos >= len(data) {
-				return d.incomplete()
-			}
-			top := containers[len(containers)-1]
-			c := data[d.pos]
-			if c == ',' {
-				d.pos++
-				d.ws()
-				if top == '{' {
-					if d.pos >= len(data) {
-						return d.incomplete()
-					}
-					if _, _, _, _, err := d.objectKey(); err != nil {
-						return err
-					}
-				}
+			ev, err := rd.Next()
+			if err == io.EOF {
 				break
 			}
-			if c == top+2 {
-				d.pos++
-				containers = containers[:len(containers)-1]
+			if err != nil {
+				if !yield(Result[T]{Err: err}) {
+					closeFn()
+					return
+				}
 				continue
 			}
-			if top == '{' {
-				return d.syntax("invalid character " + quoteChar(c) + " after object key:value pair")
+			if work != nil && !work(ev, &out) {
+				continue
 			}
-			return d.syntax("invalid character " + quoteChar(c) + " after array element")
+			if !yield(Result[T]{Event: ev, Out: &out}) {
+				closeFn()
+				return
+			}
 		}
+		closeFn()
 	}
-}
-
-// objectKey validates `"key" :`, leaves d.pos at the value and returns the key
-// as scanString describes it (body d.data[start:end]).
-func (d *decoder) objectKey() (start, end int, escaped, nonASCII bool, err error) {
-	if d.data[d.pos] != '"' {
-		return 0, 0, false, false, d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " looking for beginning of object key string")
-	}
-	start = d.pos + 1
-	if end, escaped, nonASCII, err = d.scanString(); err != nil {
-		return 0, 0, false, false, err
-	}
-	d.ws()
-	if d.pos >= len(d.data) {
-		return 0, 0, false, false, d.incomplete()
-	}
-	if d.data[d.pos] != ':' {
-		return 0, 0, false, false, d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " after object key")
-	}
-	d.pos++
-	d.ws()
-	if d.pos >= len(d.data) {
-		return 0, 0, false, false, d.incomplete()
-	}
-	return start, end, escaped, nonASCII, nil
-}
-
-// number validates a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *decoder) number() (err error) {
-	data := d.data
-	i := d.pos
-	if data[i] == '-' {
-		i++
-	}
-	if i >= len(data) {
-		d.pos = i
-		return d.incomplete()
-	}
-	switch {
-	case data[i] == '0':
-		i++
-	case '1' <= data[i] && data[i] <= '9':
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
-		}
-	default:
-		d.pos = i
-		return d.syntax("invalid character " + quoteChar(data[i]) + " in numeric literal")
-	}
-	if i < len(data) && data[i] == '.' {
-		if i, err = d.digits(i+1, "after decimal point in numeric literal"); err != nil {
-			return err
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i, err = d.digits(i, "in exponent of numeric literal"); err != nil {
-			return err
-		}
-	}
-	d.pos = i
-	return nil
-}
-
-// digits moves past a run of at least one digit starting at i.
-func (d *decoder) digits(i int, where string) (int, error) {
-	data := d.data
-	if i >= len(data) {
-		d.pos = i
-		return i, d.incomplete()
-	}
-	if data[i] < '0' || data[i] > '9' {
-		d.pos = i
-		return i, d.syntax("invalid character " + quoteChar(data[i]) + " " + where)
-	}
-	for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-		i++
-	}
-	return i, nil
-}
-
-func (d *decoder) literal(lit string) error {
-	for k := 0; k < len(lit); k++ {
-		if d.pos >= len(d.data) {
-			return d.incomplete()
-		}
-		if d.data[d.pos] != lit[k] {
-			return d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " in literal " + lit + " (expecting " + strconv.QuoteRune(rune(lit[k])) + ")")
-		}
-		d.pos++
-	}
-	return nil
 }

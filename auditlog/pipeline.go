@@ -1,22 +1,19 @@
 package auditlog
 
+// The parallel pipeline. Each input is read by one goroutine that
+// decompresses it and cuts the stream into chunks of whole lines; workers
+// decode the chunks (and run the caller's WorkFunc on each event); the
+// caller's goroutine takes the chunks back in input order. Several inputs are
+// read at once, so rotated backups decompress concurrently. Memory is bounded
+// by the chunks in flight: at most chunksPerInput for each of the inputs open
+// at once.
+
 import (
 	"bytes"
 	"context"
 	"io"
-	"iter"
-	"os"
-	"runtime"
-	"slices"
 	"sync"
 )
-
-// Parallel reading. Each input is read by one goroutine that decompresses it
-// and cuts the stream into chunks of whole lines; workers decode the chunks
-// (and run the caller's WorkFunc on each event); the caller's goroutine takes
-// the chunks back in input order. Several inputs are read at once, so rotated
-// backups decompress concurrently. Memory is bounded by the chunks in flight:
-// at most chunksPerInput for each of the inputs open at once.
 
 const (
 	defaultChunkSize = 512 << 10
@@ -26,187 +23,6 @@ const (
 	chunkSpan      = 8
 	chunksPerInput = 3
 )
-
-// WorkFunc is called on a worker goroutine for each event, concurrently with
-// other calls, before the event is delivered. It may keep the event or read
-// its views only during the call, and may fill out, a slot delivered with the
-// event. Returning false drops the event: it is not delivered.
-//
-// The slots of type T are reused: out holds what an earlier event left in it
-// (so buffers in it can be reused without allocating); overwrite what matters.
-type WorkFunc[T any] func(ev *Event, out *T) bool
-
-// Result is one event, with its WorkFunc slot, or one error, in input order.
-// Event and Out are valid until the iteration continues.
-type Result[T any] struct {
-	Event *Event
-	Out   *T
-	Err   error
-}
-
-// ScanFiles reads the files that Expand(paths) lists, as ReadFiles does, with
-// WithConcurrency goroutines, calling work (if not nil) on each event in a
-// worker. Results come in input order, exactly as a sequential read would
-// give them, errors included. Stopping the iteration early, or cancelling ctx
-// (which yields ctx.Err()), stops every goroutine before ScanFiles returns.
-func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
-	return func(yield func(Result[T]) bool) {
-		files, opened, errs := snapshot(paths)
-		defer func() {
-			for _, f := range opened {
-				f.Close() // those never reached; the others are closed already
-			}
-		}()
-		for _, err := range errs {
-			if !yield(Result[T]{Err: fileError(err)}) {
-				return
-			}
-		}
-		srcs := make([]source, len(files))
-		for i, f := range files {
-			srcs[i] = fileSource(f, opened[f])
-		}
-		scan(ctx, srcs, work, opts, yield)
-	}
-}
-
-// maxOpenedAhead bounds the files snapshot holds open.
-const maxOpenedAhead = 512
-
-// snapshot is Expand(paths) with the files opened at once (up to
-// maxOpenedAhead of them), so that the read sees the logs as they were when
-// it began: an active log that lumberjack renames to a backup while it is
-// read, a backup it compresses and removes, or the oldest one it deletes, is
-// still read to its end from the open file. A rotation between listing and
-// opening changes the listing, so then both are done again.
-func snapshot(paths []string) (files []string, opened map[string]*os.File, errs []error) {
-	for try := 0; ; try++ {
-		files, errs = Expand(paths)
-		opened = make(map[string]*os.File, min(len(files), maxOpenedAhead))
-		for _, path := range files[:min(len(files), maxOpenedAhead)] {
-			if f, err := os.Open(path); err == nil {
-				opened[path] = f
-			} // else the read reports it
-		}
-		again, _ := Expand(paths)
-		if slices.Equal(files, again) || try == 2 {
-			return files, opened, errs
-		}
-		for _, f := range opened {
-			f.Close()
-		}
-	}
-}
-
-// ScanReader is ScanFiles for one stream, such as standard input.
-func ScanReader[T any](ctx context.Context, r io.Reader, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
-	return func(yield func(Result[T]) bool) {
-		src := source{open: func() (io.Reader, func(), error) { return r, func() {}, nil }}
-		scan(ctx, []source{src}, work, opts, yield)
-	}
-}
-
-// source is one input: a file, or a stream already open.
-type source struct {
-	name string
-	open func() (io.Reader, func(), error)
-}
-
-// fileSource reads the file at path, or f when snapshot has opened it.
-func fileSource(path string, f *os.File) source {
-	return source{name: path, open: func() (io.Reader, func(), error) {
-		if f == nil {
-			var err error
-			if f, err = os.Open(path); err != nil {
-				return nil, nil, err
-			}
-		}
-		return f, func() { f.Close() }, nil
-	}}
-}
-
-func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		if err := opt(&cfg); err != nil {
-			yield(Result[T]{Err: err})
-			return
-		}
-	}
-	n := cfg.concurrency
-	if n == 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	if n == 1 {
-		scanSequential(ctx, srcs, work, cfg, yield)
-		return
-	}
-	p := newPipeline(ctx, cfg, work, n)
-	defer p.stop()
-	go p.launch(srcs)
-	for in := range p.inputs {
-		p.current = in
-		if !p.deliver(in, func(r Result[T]) bool {
-			ok := yield(r)
-			p.halted = !ok
-			return ok
-		}) {
-			break
-		}
-	}
-	if !p.halted && ctx.Err() != nil {
-		yield(Result[T]{Err: ctx.Err()})
-	}
-}
-
-// scanSequential is the pipeline's work on the caller's goroutine alone.
-func scanSequential[T any](ctx context.Context, srcs []source, work WorkFunc[T], cfg config, yield func(Result[T]) bool) {
-	rd := &Reader{cfg: cfg}
-	rd.evp = &rd.ev
-	defer rd.Close()
-	var out T
-	done := ctx.Done()
-	for _, src := range srcs {
-		r, closeFn, err := src.open()
-		if err != nil {
-			if !yield(Result[T]{Err: fileError(err)}) {
-				return
-			}
-			continue
-		}
-		if src.name != "" {
-			rd.cfg.name = src.name
-		}
-		rd.done = false
-		rd.Reset(r)
-		for k := 0; ; k++ {
-			if done != nil && k&255 == 0 && ctx.Err() != nil {
-				closeFn()
-				yield(Result[T]{Err: ctx.Err()})
-				return
-			}
-			ev, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				if !yield(Result[T]{Err: err}) {
-					closeFn()
-					return
-				}
-				continue
-			}
-			if work != nil && !work(ev, &out) {
-				continue
-			}
-			if !yield(Result[T]{Event: ev, Out: &out}) {
-				closeFn()
-				return
-			}
-		}
-		closeFn()
-	}
-}
 
 // chunk is a run of whole lines of one input and, once a worker is done with
 // it, its events and errors.
