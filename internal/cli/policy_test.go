@@ -122,36 +122,3 @@ func TestPolicySimulateAgainst(t *testing.T) {
 		t.Errorf("a policy against itself:\n%s", table)
 	}
 }
-
-// TestPolicyLintExit: lint's exit status says what it found.
-func TestPolicyLintExit(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte(text), 0o644)
-		return p
-	}
-	careful := write("careful.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n")
-	warned := write("twice.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
-	leaky := write("leaky.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: RequestResponse\n")
-	broken := write("broken.yaml", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Loud\n")
-	for _, c := range []struct {
-		file string
-		exit int
-		out  string
-	}{
-		{careful, 0, ""},
-		{warned, 1, "twice.yaml: warning: RequestReceived is not omitted"},
-		{leaky, 5, "leaky.yaml: rule 1: error: logs secrets at RequestResponse"},
-		{broken, 2, ""},
-		{filepath.Join(dir, "missing.yaml"), 2, ""},
-	} {
-		out, stderr, code := runCLI(t, "policy", "lint", c.file)
-		if code != c.exit || !strings.Contains(out, c.out) {
-			t.Errorf("%s: exit %d (want %d), stdout %q, stderr %q", filepath.Base(c.file), code, c.exit, out, stderr)
-		}
-	}
-	if _, stderr, code := runCLI(t, "policy", "simulate", "x.log"); code != 2 || !strings.Contains(stderr, "--policy FILE is required") {
-		t.Errorf("no --policy: exit %d, %s", code, stderr)
-	}
-}
