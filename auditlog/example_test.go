@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log"
 	"path/filepath"
 	"strings"
@@ -89,4 +90,48 @@ func ExampleReadFiles() {
 	fmt.Println(len(files), "files;", stages)
 	// Output:
 	// 6 files; map[RequestReceived:1607 ResponseComplete:2509 ResponseStarted:208]
+}
+
+// Every core decodes; the WorkFunc runs in the workers, and the results come
+// back in the order of the log.
+func ExampleScanFiles() {
+	deletes := func(ev *auditlog.Event, out *string) bool {
+		if string(ev.Verb()) != "delete" || string(ev.Stage()) != "ResponseComplete" {
+			return false // dropped in the worker
+		}
+		*out = string(ev.User().Username)
+		return true
+	}
+	n, by := 0, map[string]int{}
+	for r := range auditlog.ScanFiles(context.Background(), []string{"../testdata/rotated/kube-apiserver-audit.log"}, deletes) {
+		if r.Err != nil {
+			log.Fatal(r.Err)
+		}
+		n++
+		by[*r.Out]++
+	}
+	fmt.Println(n, "deletions,", by["alice@example.com"], "by alice")
+	// Output:
+	// 53 deletions, 4 by alice
+}
+
+// Two control-plane nodes' logs, interleaved by time.
+func ExampleMerge() {
+	node := func(lines string) iter.Seq[auditlog.Result[struct{}]] {
+		return auditlog.ScanReader[struct{}](context.Background(), strings.NewReader(lines), nil)
+	}
+	a := node(`{"auditID":"a1","stageTimestamp":"2026-11-20T08:00:01.000000Z"}
+{"auditID":"a2","stageTimestamp":"2026-11-20T08:00:04.000000Z"}
+`)
+	b := node(`{"auditID":"b1","stageTimestamp":"2026-11-20T08:00:02.000000Z"}
+{"auditID":"b2","stageTimestamp":"2026-11-20T08:00:03.000000Z"}
+`)
+	for r := range auditlog.Merge(a, b) {
+		if r.Err == nil {
+			fmt.Print(string(r.Event.AuditID()), " ")
+		}
+	}
+	fmt.Println()
+	// Output:
+	// a1 b1 b2 a2
 }
