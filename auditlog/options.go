@@ -16,8 +16,9 @@ const (
 	// uses up to 128 MiB; a frame that asks for more is rejected, not allocated.
 	DefaultMaxZstdWindow = 128 << 20
 
-	maxMaxLineSize = 1 << 30 // positions inside a line are int32-safe
-	minMaxLineSize = 64
+	// MinMaxLineSize and MaxMaxLineSize bound what WithMaxLineSize accepts.
+	MinMaxLineSize = 64
+	MaxMaxLineSize = 1 << 30 // positions inside a line are int32-safe
 )
 
 type config struct {
@@ -52,8 +53,8 @@ func WithName(name string) Option {
 // A longer line yields ErrLineTooLong and is skipped.
 func WithMaxLineSize(n int) Option {
 	return func(c *config) error {
-		if n < minMaxLineSize || n > maxMaxLineSize {
-			return fmt.Errorf("auditlog: WithMaxLineSize(%d): must be between %d and %d", n, minMaxLineSize, maxMaxLineSize)
+		if n < MinMaxLineSize || n > MaxMaxLineSize {
+			return fmt.Errorf("auditlog: WithMaxLineSize(%d): must be between %d and %d", n, MinMaxLineSize, MaxMaxLineSize)
 		}
 		c.maxLineSize = n
 		return nil

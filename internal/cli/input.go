@@ -116,7 +116,7 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 		return nil, &exitError{exitUsage, fmt.Sprintf("--threads %d: want 0 (one per core) or more", in.threads)}
 	}
 	maxLine, err := parseSize(in.maxLine)
-	if err != nil || maxLine < 64 || maxLine > 1<<30 {
+	if err != nil || maxLine < auditlog.MinMaxLineSize || maxLine > auditlog.MaxMaxLineSize {
 		return nil, &exitError{exitUsage, fmt.Sprintf("--max-line-size %q: want a size from 64 bytes to 1GiB, such as 1048576 or 64MiB", in.maxLine)}
 	}
 	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine}
