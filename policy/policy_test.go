@@ -332,7 +332,7 @@ rules:
 }
 
 // BenchmarkApplyPolicy: evaluating and rewriting one event of a
-// RequestResponse log under the README's example policy.
+// RequestResponse log under the example policy (testdata/policy).
 func BenchmarkApplyPolicy(b *testing.B) {
 	var full bytes.Buffer
 	if _, err := fixture.Write(&full, fixture.Config{Seed: 9, Requests: 3000, ManagedFields: true, Policy: logEverything}); err != nil {

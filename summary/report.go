@@ -3,7 +3,7 @@ package summary
 import "time"
 
 // Report is what a responder reads first about a log. Its JSON keys are
-// stable (docs/summary.md lists them); lists are sorted by count, largest
+// stable (docs/commands.md lists them); lists are sorted by count, largest
 // first, then by key.
 //
 // Counting rules: events counts every event; requests counts distinct auditIDs.

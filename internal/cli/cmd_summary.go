@@ -46,8 +46,8 @@ exec/attach/portforward, RBAC changes, impersonation, anonymous and
 unauthenticated requests, token requests, deletions); and the request rate
 over time.
 
--o json and -o yaml print the same document with stable keys (described in the
-README); counts there are complete, lists are cut at --top.
+-o json and -o yaml print the same document with stable keys (described in
+docs/commands.md); counts there are complete, lists are cut at --top.
 
 ` + inputsHelp,
 		Example: `  auditq summary /var/log/kubernetes/kube-apiserver-audit.log
