@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -23,10 +22,25 @@ import (
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
-// root is the repository's root directory, found from this file's place in it.
+// root is the repository's root: the nearest directory above the test's
+// working directory (its package's directory) that holds go.mod. Relative
+// to that, not to this file, so that -trimpath builds find it too.
 var root = func() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			if rel, err := filepath.Rel(dir, d); err == nil {
+				return rel
+			}
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return "."
+		}
+	}
 }()
 
 // Testdata returns the path of elem under the repository's testdata/.
