@@ -15,27 +15,6 @@ import (
 	"github.com/auditq/auditq/internal/audittest"
 )
 
-// benchInput is the decompressed fixture set (about 5 MB, 4282 events from the
-// real writer), repeated to at least 32 MB so that a run is not dominated by
-// buffer setup.
-func benchInput(b *testing.B) (plain []byte, events int) {
-	b.Helper()
-	files, errs := Expand([]string{filepath.Join(testdataRotated, "kube-apiserver-audit.log")})
-	if len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	var one []byte
-	for _, f := range files {
-		one = append(one, audittest.ReadFile(b, f)...)
-	}
-	n := bytes.Count(one, []byte("\n"))
-	for len(plain) < 32<<20 {
-		plain = append(plain, one...)
-		events += n
-	}
-	return plain, events
-}
-
 func benchRead(b *testing.B, input []byte, plainSize int64, events int, opts ...Option) {
 	b.SetBytes(plainSize) // MB/s of decompressed log, comparable across codecs
 	b.ReportAllocs()
@@ -65,31 +44,31 @@ func benchRead(b *testing.B, input []byte, plainSize int64, events int, opts ...
 }
 
 func BenchmarkReaderPlain(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	benchRead(b, plain, int64(len(plain)), events)
 }
 
 func BenchmarkReaderGzip(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	benchRead(b, gz(string(plain)), int64(len(plain)), events)
 }
 
 func BenchmarkReaderZstd(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	enc, _ := zstd.NewWriter(nil)
 	benchRead(b, enc.EncodeAll(plain, nil), int64(len(plain)), events)
 }
 
 // BenchmarkReaderWithoutBodies is the summary's read: bodies stepped over.
 func BenchmarkReaderWithoutBodies(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	benchRead(b, plain, int64(len(plain)), events, WithoutBodies())
 }
 
 // BenchmarkScanFiles is the whole pipeline on a file (plain, then gzip):
 // reading, chunking, decoding by workers, delivery in order.
 func BenchmarkScanFiles(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	dir := b.TempDir()
 	files := map[string][]byte{"plain": plain, "gzip": gz(string(plain))}
 	for _, kind := range []string{"plain", "gzip"} {
@@ -121,7 +100,7 @@ func BenchmarkScanFiles(b *testing.B) {
 
 // BenchmarkLiteralPrefilter is the search that lets get skip a chunk.
 func BenchmarkLiteralPrefilter(b *testing.B) {
-	plain, _ := benchInput(b)
+	plain, _ := audittest.BenchLog(b)
 	ls := newLiteralSet([]string{"7c5b2e4a-0d1f-4c3e-9a8b-6f5e4d3c2b1a"})
 	b.SetBytes(int64(len(plain)))
 	b.ReportAllocs()
@@ -135,7 +114,7 @@ func BenchmarkLiteralPrefilter(b *testing.B) {
 }
 
 func BenchmarkPairSearch(b *testing.B) {
-	plain, _ := benchInput(b)
+	plain, _ := audittest.BenchLog(b)
 	lit := []byte("7c5b2e4a-0d1f-4c3e-9a8b-6f5e4d3c2b1a")
 	ps := newPairSearch(lit)
 	b.Run("pair", func(b *testing.B) {

@@ -11,26 +11,10 @@ import (
 	"github.com/auditq/auditq/internal/audittest"
 )
 
-// benchInput is the decompressed fixture set, repeated to at least 32 MB, as
-// auditlog's benchmarks read it.
-func benchInput(b *testing.B) (plain []byte, events int) {
-	b.Helper()
-	var one []byte
-	for _, f := range audittest.RotationSet(b, audittest.Rotated()) {
-		one = append(one, audittest.ReadFile(b, f)...)
-	}
-	n := bytes.Count(one, []byte("\n"))
-	for len(plain) < 32<<20 {
-		plain = append(plain, one...)
-		events += n
-	}
-	return plain, events
-}
-
 // BenchmarkEncodingJSON is the baseline: encoding/json into auditv1.Event, line
 // by line, on the same input.
 func BenchmarkEncodingJSON(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	lines := bytes.Split(bytes.TrimSuffix(plain, []byte("\n")), []byte("\n"))
 	b.SetBytes(int64(len(plain)))
 	b.ReportAllocs()
@@ -47,7 +31,7 @@ func BenchmarkEncodingJSON(b *testing.B) {
 
 // BenchmarkToV1 is the cost of the full upstream type on top of reading.
 func BenchmarkToV1(b *testing.B) {
-	plain, events := benchInput(b)
+	plain, events := audittest.BenchLog(b)
 	b.SetBytes(int64(len(plain)))
 	b.ReportAllocs()
 	rd, _ := auditlog.NewReader(bytes.NewReader(plain))

@@ -243,6 +243,23 @@ func OracleEvent(t testing.TB, raw []byte) *auditv1.Event {
 	return &ev
 }
 
+// BenchLog is the decompressed fixture set (about 5 MB, 4,324 events from
+// the real writer), repeated to at least 32 MB so that a benchmark run is not
+// dominated by buffer setup, and the number of events in it.
+func BenchLog(tb testing.TB) (plain []byte, events int) {
+	tb.Helper()
+	var one []byte
+	for _, f := range RotationSet(tb, Rotated()) {
+		one = append(one, ReadFile(tb, f)...)
+	}
+	n := bytes.Count(one, []byte("\n"))
+	for len(plain) < 32<<20 {
+		plain = append(plain, one...)
+		events += n
+	}
+	return plain, events
+}
+
 // RealdataFiles returns the files under ../shared/realdata/<sub> up to
 // maxSize bytes each, or none when ../shared is absent.
 func RealdataFiles(maxSize int64, sub ...string) []string {
