@@ -166,7 +166,7 @@ func (e *Event) reset(raw []byte) {
 		groups, ips, values = make([][]byte, 0, 8), make([][]byte, 0, 4), make([][]byte, 0, 4)
 		extra, annots = make([]Extra, 0, 4), make([]Annotation, 0, 8)
 	}
-	*e = Event{raw: raw, groupsBuf: groups, ipsBuf: ips, extraBuf: extra, valuesBuf: values, annotsBuf: annots, scratch: scratch, members: members}
+	*e = Event{raw: raw, groupsBuf: groups, ipsBuf: ips, extraBuf: extra, valuesBuf: values, annotsBuf: annots, scratch: scratch, members: members, wrap: e.wrap}
 }
 
 // timestampsFromLegacy applies upstream's v1alpha1/v1beta1 conversion

@@ -57,6 +57,9 @@ type Event struct {
 
 	// How the event was decoded (WithoutBodies, WithRawFields), for Clone.
 	noBodies, rawFields bool
+
+	origin Origin
+	wrap   []byte // storage for event JSON a Format unwrapped (raw points into it)
 }
 
 // member is a top-level member of the event's object: its key (decoded) and
@@ -132,8 +135,13 @@ func (t timestamp) time() time.Time {
 // accessor, it returns a view valid until the next Next; Clone to keep it.
 func (e *Event) Raw() []byte { return e.raw }
 
-// Pos returns where the event starts in its input.
+// Pos returns where the event starts in its input. For an event unwrapped
+// from an envelope, it is where the envelope holds it.
 func (e *Event) Pos() Position { return e.pos }
+
+// Origin returns what the event's envelope said of where it came from (see
+// WithFormats); the zero Origin for kube-apiserver's own lines.
+func (e *Event) Origin() Origin { return e.origin }
 
 // Kind returns the "kind" field ("Event"; empty for EventList items and for writers that omit it).
 func (e *Event) Kind() []byte { return e.kind }
@@ -280,5 +288,6 @@ func (e *Event) Clone() *Event {
 	// function of the bytes and the mode, so the copy decodes the same.
 	decodeEvent(c, bytes.Clone(e.raw), e.noBodies, e.rawFields)
 	c.pos = e.pos
+	c.origin = Origin{Format: e.origin.Format, Cluster: bytes.Clone(e.origin.Cluster), Node: bytes.Clone(e.origin.Node)}
 	return c
 }

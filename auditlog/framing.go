@@ -22,17 +22,7 @@ func (rd *Reader) nextRecord() (record, error) {
 	if rd.startErr != nil {
 		return record{}, rd.fatal(0, 0, rd.startErr)
 	}
-	if !rd.bomDone {
-		rd.bomDone = true
-		for rd.w-rd.r < 3 && !rd.eof && rd.readErr == nil {
-			if err := rd.fill(); err != nil {
-				break
-			}
-		}
-		if bytes.HasPrefix(rd.buf[rd.r:rd.w], []byte("\xef\xbb\xbf")) {
-			rd.r += 3
-		}
-	}
+	rd.start()
 	for {
 		if rd.skipping {
 			if done := rd.skipLongLine(); !done {
@@ -62,8 +52,9 @@ func (rd *Reader) nextRecord() (record, error) {
 		}
 		seenBefore := rd.started
 		rd.started = true
+		rec.first = !seenBefore
 		c := lineBytes[firstNonBlank(lineBytes)]
-		if c != '{' && c != '[' && looksLegacy(lineBytes) {
+		if rd.format == nil && c != '{' && c != '[' && looksLegacy(lineBytes) {
 			rd.consume(end, nl)
 			perr := rd.errAt(rec, 0, ErrLegacyFormat)
 			if !seenBefore {
@@ -77,6 +68,30 @@ func (rd *Reader) nextRecord() (record, error) {
 		rd.lastStart, rd.lastLine = rd.r, rd.line
 		rd.consume(end, nl)
 		return rec, nil
+	}
+}
+
+// start skips a byte-order mark at the start of the stream and chooses
+// its format from its head, once.
+func (rd *Reader) start() {
+	if !rd.bomDone {
+		rd.bomDone = true
+		want := 3
+		if !rd.detected && len(rd.cfg.formats) > 0 {
+			want = detectHead
+		}
+		for rd.w-rd.r < want && !rd.eof && rd.readErr == nil {
+			if err := rd.fill(); err != nil {
+				break
+			}
+		}
+		if bytes.HasPrefix(rd.buf[rd.r:rd.w], []byte("\xef\xbb\xbf")) {
+			rd.r += 3
+		}
+	}
+	if !rd.detected {
+		rd.detected = true
+		rd.format = detectFormat(rd.buf[rd.r:min(rd.w, rd.r+detectHead)], rd.cfg.formats)
 	}
 }
 

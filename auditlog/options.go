@@ -31,6 +31,7 @@ type config struct {
 	chunkSize     int  // parallel reading: target size of a chunk (tests make it small)
 	literals      *literalSet
 	rawFields     bool
+	formats       []Format
 	pipelineOnly  string // the first option given that only ScanFiles, ScanReader and ReadFiles take
 }
 

@@ -35,6 +35,7 @@ type chunk[T any] struct {
 	readErr    error // the error that ended the input after data (last only)
 	compressed bool
 	name       string
+	format     Format
 	ready      bool // needs no worker: an error, or rest
 
 	// rest, when set, is the input from data on, to be read sequentially by
@@ -200,11 +201,20 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 		return
 	}
 	var (
-		carry   []byte // the start of a line not yet cut off
-		off     int64
-		readErr error
-		eof     bool
+		carry    []byte // the start of a line not yet cut off
+		off      int64
+		readErr  error
+		eof      bool
+		format   Format // the input's, chosen from its first bytes
+		detected bool
 	)
+	detect := func(buf []byte) {
+		if !detected {
+			detected = true
+			head := bytes.TrimPrefix(buf, []byte("\xef\xbb\xbf"))
+			format = detectFormat(head[:min(len(head), detectHead)], p.cfg.formats)
+		}
+	}
 	for !eof {
 		c := p.getChunk()
 		size := p.cfg.chunkSize
@@ -240,13 +250,16 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 				break
 			}
 			if len(buf) >= size {
-				if cut = cutPoint(buf, searched); cut > 0 {
+				detect(buf)
+				if cut = cutPointFor(format, buf, searched); cut > 0 {
 					break
 				}
 				searched = max(len(buf)-1, 0)
 			}
 		}
+		detect(buf)
 		c.buf, c.data, c.off, c.compressed, c.name, c.last = buf, buf, off, rd.compressed, cfg.name, eof
+		c.format = format
 		if eof {
 			c.readErr = readErr
 			p.send(in, c)
@@ -270,6 +283,7 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 			rest.Reset(io.MultiReader(bytes.NewReader(buf), rd.in))
 			rest.base, rest.bomDone, rest.started = off, off != 0, off != 0
 			rest.compressed = rd.compressed
+			rest.format, rest.detected = format, true
 			c.data, c.rest, c.closer, c.ready = nil, rest, closeFn, true
 			// rd's decompressor now belongs to rest.
 			rest.zd, rd.zd = rd.zd, nil
@@ -283,6 +297,24 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 			return
 		}
 	}
+}
+
+// cutPointFor is cutPoint for a stream in format f: any line end for a
+// format of lines, none for YAML documents (read in order).
+func cutPointFor(f Format, b []byte, from int) int {
+	if f == nil {
+		return cutPoint(b, from)
+	}
+	switch f.Framing() {
+	case FrameLines:
+		if i := bytes.LastIndexByte(b[from:max(len(b)-1, from)], '\n'); i >= 0 {
+			return from + i + 1
+		}
+		return 0
+	case FrameYAML:
+		return 0
+	}
+	return cutPoint(b, from)
 }
 
 // cutPoint returns the length of the longest prefix of b that ends with a
@@ -341,10 +373,10 @@ func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 	if c.readErr != nil && len(c.data) > 0 && c.data[len(c.data)-1] != '\n' && resumable(c.readErr) {
 		c.lines++ // as the Reader counts: what follows the damage starts a new line
 	}
-	if ls := p.cfg.literals; ls != nil && c.off != 0 && !c.last && c.readErr == nil && !ls.mayContain(c.data) {
+	if ls := p.cfg.literals; ls != nil && c.off != 0 && !c.last && c.readErr == nil && literalsVisible(c.format) && !ls.mayContain(c.data) {
 		return // the caller keeps only events with a literal; none is here
 	}
-	rd.resetChunk(c.name, c.data, c.off, 0, c.last, c.readErr, c.compressed)
+	rd.resetChunk(c.name, c.data, c.off, 0, c.last, c.readErr, c.compressed, c.format)
 	k := 0
 	for {
 		if k == len(c.events) {
@@ -449,7 +481,7 @@ func (p *pipeline[T]) deliverRest(c *chunk[T], lineBase int, yield func(Result[T
 // lines, in place: no copy, no reads. A stream that goes on after data
 // (!last) makes a value left open at the end an event cut short, not one
 // still being written.
-func (rd *Reader) resetChunk(name string, data []byte, off int64, line int, last bool, readErr error, compressed bool) {
+func (rd *Reader) resetChunk(name string, data []byte, off int64, line int, last bool, readErr error, compressed bool, format Format) {
 	rd.cfg.name = name
 	rd.buf = data[:len(data):len(data)]
 	rd.r, rd.w, rd.base, rd.line, rd.damagedAt = 0, len(data), off, line, -1
@@ -457,6 +489,19 @@ func (rd *Reader) resetChunk(name string, data []byte, off int64, line int, last
 	rd.skipping, rd.done, rd.startErr = false, false, nil
 	rd.bomDone, rd.started = off != 0, off != 0
 	rd.pending, rd.list = rd.pending[:0], listState{}
+	rd.format, rd.detected, rd.env = format, true, envState{}
 	rd.compressed, rd.midStream = compressed, !last
 	rd.in = eofReader{}
+}
+
+// literalsVisible reports whether the values of events in format f are
+// written in the stream as JSON (or Go) strings, where the literal
+// prefilter can find them: kube-apiserver's lines, and formats that say so.
+// An envelope that compresses or encodes its events hides them.
+func literalsVisible(f Format) bool {
+	if f == nil {
+		return true
+	}
+	v, ok := f.(interface{ LiteralsVisible() bool })
+	return ok && v.LiteralsVisible()
 }

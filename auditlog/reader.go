@@ -54,6 +54,12 @@ type Reader struct {
 
 	pending []record // the rest of a line after a cut-short event
 	list    listState
+
+	// format is the stream's export format (nil: kube-apiserver's lines),
+	// chosen from its head once detected is set; env walks a record of it.
+	format   Format
+	detected bool
+	env      envState
 	ev      Event
 	evp     *Event // where events are decoded: &ev, or a parallel chunk's slot
 	// midStream: buf is a chunk of whole lines that more of the stream follows
@@ -71,6 +77,7 @@ type record struct {
 	// fresh: a whole line just framed by nextRecord, which may be rewound to
 	// join the lines after it; nl: it ended with a newline.
 	fresh, nl bool
+	first     bool // the first record of the stream
 }
 
 // listState walks the elements of an EventList or a JSON array of events.
@@ -121,6 +128,7 @@ func (rd *Reader) Reset(r io.Reader) {
 	rd.eof, rd.readErr, rd.skipping, rd.bomDone, rd.started, rd.done = false, nil, false, false, false, false
 	rd.pending, rd.list, rd.startErr = rd.pending[:0], listState{}, nil
 	rd.in, rd.compressed = rd.br, false
+	rd.format, rd.detected, rd.env = nil, false, envState{}
 
 	magic, err := rd.br.Peek(6)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
@@ -185,7 +193,25 @@ func (rd *Reader) Close() error {
 // and the next call returns io.EOF. So a loop that logs errors and continues
 // until io.EOF is correct.
 func (rd *Reader) Next() (*Event, error) {
+	if !rd.detected && !rd.done && rd.startErr == nil {
+		rd.start()
+	}
 	for {
+		if rd.env.active {
+			ev, err := rd.nextEnveloped()
+			if ev != nil || err != nil {
+				return ev, err
+			}
+			continue
+		}
+		if rd.format != nil {
+			rec, err := rd.formatRecord()
+			if err != nil {
+				return nil, err
+			}
+			rd.env = envState{active: true, rec: rec}
+			continue
+		}
 		if rd.list.active {
 			ev, err := rd.nextItem()
 			if ev != nil || err != nil {
@@ -251,6 +277,16 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 		// Items before a fault are still delivered; nextItem reports the fault.
 		rd.list = listState{active: true, rec: rec, pos: d.itemsOff + 1, first: true, at: rec}
 		return nil, nil
+	}
+	if err == nil && !rd.evp.isAuditEvent() {
+		perr := rd.errAt(rec, 0, notEventError(rec.data))
+		if rec.first {
+			// Valid JSON, but not what an audit log holds: one error for the
+			// stream, not one per record.
+			perr.Err = fmt.Errorf("not an audit log: %w; nothing of it was read", perr.Err)
+			perr.Fatal, rd.done = true, true
+		}
+		return nil, perr
 	}
 	if err != nil {
 		if de.incomplete {
@@ -362,8 +398,8 @@ func (rd *Reader) nextItem() (*Event, error) {
 	itemRec.data = item
 
 	id, err := decodeEvent(rd.evp, item, rd.cfg.noBodies, rd.cfg.rawFields)
-	if err == nil && id.itemsOff >= 0 {
-		err = &decodeError{off: 0, err: ErrNotEvent}
+	if err == nil && (id.itemsOff >= 0 || !rd.evp.isAuditEvent()) {
+		err = &decodeError{off: 0, err: notEventError(item)}
 	}
 	if err != nil {
 		de := err.(*decodeError)

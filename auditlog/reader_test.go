@@ -466,11 +466,11 @@ func TestLegacyTimestamps(t *testing.T) {
 	}{
 		{`{"apiVersion":"audit.k8s.io/v1beta1","metadata":{"creationTimestamp":"2017-09-11T19:55:06Z"},"timestamp":"2017-09-11T19:55:05Z"}`,
 			"2017-09-11T19:55:05.000000Z", "2017-09-11T19:55:06.000000Z"},
-		{`{"metadata":{"creationTimestamp":null},"timestamp":"2017-06-15T23:07:40.123Z"}`, // v1alpha1 webhook item
+		{`{"auditID":"a","metadata":{"creationTimestamp":null},"timestamp":"2017-06-15T23:07:40.123Z"}`, // v1alpha1 webhook item
 			"2017-06-15T23:07:40.123000Z", "0001-01-01T00:00:00.000000Z"},
-		{`{"timestamp":"2017-09-11T19:55:05Z","requestReceivedTimestamp":"2020-01-01T00:00:00.000001Z","stageTimestamp":"2020-01-01T00:00:00.000002Z"}`,
+		{`{"auditID":"a","timestamp":"2017-09-11T19:55:05Z","requestReceivedTimestamp":"2020-01-01T00:00:00.000001Z","stageTimestamp":"2020-01-01T00:00:00.000002Z"}`,
 			"2020-01-01T00:00:00.000001Z", "2020-01-01T00:00:00.000002Z"},
-		{`{"timestamp":12,"metadata":{"creationTimestamp":"not a time"}}`, // ignored, as the v1 decoder ignores them
+		{`{"auditID":"a","timestamp":12,"metadata":{"creationTimestamp":"not a time"}}`, // ignored, as the v1 decoder ignores them
 			"0001-01-01T00:00:00.000000Z", "0001-01-01T00:00:00.000000Z"},
 	} {
 		rd, _ := NewReader(strings.NewReader(tc.line))

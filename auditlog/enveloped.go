@@ -1,0 +1,173 @@
+package auditlog
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// Reading a stream in a Format: framing its records, and decoding the
+// events the format finds in each.
+
+// envState walks the events of one record of a formatted stream.
+type envState struct {
+	active bool
+	rec    record
+	at     int // where the format reads next; -1: the record is done
+}
+
+// formatRecord frames the next record of a stream in rd.format.
+func (rd *Reader) formatRecord() (record, error) {
+	switch rd.format.Framing() {
+	case FrameLines:
+		return rd.nextRecord()
+	case FrameYAML:
+		return rd.yamlRecord()
+	}
+	var rec record
+	if len(rd.pending) > 0 {
+		rec = rd.pending[0]
+		rd.pending = rd.pending[1:]
+	} else {
+		var err error
+		if rec, err = rd.nextRecord(); err != nil {
+			return rec, err
+		}
+	}
+	return rd.jsonValue(rec)
+}
+
+// jsonValue cuts a record down to the JSON value it starts with: a line
+// that leaves the value open takes the lines after it (a pretty-printed
+// document), and what follows the value on its line (`}{`, as Firehose
+// writes records) is the next record.
+func (rd *Reader) jsonValue(rec record) (record, error) {
+	d := decoder{data: rec.data}
+	d.ws()
+	start := d.pos
+	err := d.skip()
+	if de, ok := err.(*decodeError); ok && de.incomplete && rec.fresh && rec.nl {
+		rd.r, rd.line = rd.lastStart, rd.lastLine
+		joined, err := rd.continueRecord(len(rec.data))
+		if err != nil {
+			return record{}, err
+		}
+		rec = joined
+		d = decoder{data: rec.data}
+		d.ws()
+		start = d.pos
+		err = d.skip()
+	}
+	if err != nil {
+		de := err.(*decodeError)
+		if de.incomplete {
+			return record{}, rd.truncated(rec, start)
+		}
+		return record{}, rd.errAt(rec, de.off, de.err)
+	}
+	end := d.pos
+	d.ws()
+	if d.pos < len(rec.data) {
+		rd.pending = append(rd.pending, rd.subRecord(rec, d.pos))
+	}
+	out := rd.subRecord(rec, start)
+	out.data = rec.data[start:end:end]
+	return out, nil
+}
+
+// yamlRecord frames the next YAML document: the lines up to a `---` line
+// or the end of the stream.
+func (rd *Reader) yamlRecord() (record, error) {
+	if rd.done {
+		return record{}, io.EOF
+	}
+	if rd.startErr != nil {
+		return record{}, rd.fatal(0, 0, rd.startErr)
+	}
+	rd.start()
+	rel := 0
+	for {
+		end, nl, err := rd.lineEnd(rel)
+		if err == errFull {
+			perr := &ParseError{File: rd.cfg.name, Line: rd.line + 1, Column: 1, Offset: rd.base + int64(rd.r),
+				Err: fmt.Errorf("%w: a YAML document of more than %d bytes; skipped", ErrLineTooLong, rd.cfg.maxLineSize), Compressed: rd.compressed}
+			rd.consume(end, nl)
+			rd.skipping = !nl
+			return record{}, perr
+		}
+		line := rd.buf[rd.r+rel : rd.r+end]
+		sep := isYAMLSeparator(line)
+		if !sep && nl {
+			rel = end + 1
+			continue
+		}
+		docEnd := end
+		if sep {
+			docEnd = max(rel-1, 0)
+		}
+		rec := record{data: rd.buf[rd.r : rd.r+docEnd], off: rd.base + int64(rd.r), line: rd.line + 1}
+		rd.consume(end, nl)
+		if !isBlank(rec.data) {
+			rec.first = !rd.started
+			rd.started = true
+			return rec, nil
+		}
+		if !nl {
+			return record{}, rd.endOfStream()
+		}
+		rel = 0
+	}
+}
+
+func isYAMLSeparator(line []byte) bool {
+	line = bytes.TrimRight(line, " \t\r")
+	return bytes.Equal(line, []byte("---")) || bytes.HasPrefix(line, []byte("--- "))
+}
+
+// nextEnveloped returns the next event the format finds in the current
+// record; (nil, nil) when the record holds no more.
+func (rd *Reader) nextEnveloped() (*Event, error) {
+	s := &rd.env
+	for s.at >= 0 {
+		ev := rd.evp
+		ev.wrap = ev.wrap[:0]
+		item, next := rd.format.Read(s.rec.data, s.at, &ev.wrap)
+		if next >= 0 && next <= s.at && item.Err == nil && len(item.JSON) == 0 {
+			next = -1 // a format that does not move on would loop forever
+		}
+		s.at = next
+		if item.Err != nil {
+			off := item.Offset
+			if o, ok := ErrorOffset(item.Err); ok {
+				off = o
+			}
+			return nil, rd.errAt(s.rec, off, item.Err)
+		}
+		if len(item.JSON) == 0 {
+			continue
+		}
+		d, err := decodeEvent(ev, item.JSON, rd.cfg.noBodies, rd.cfg.rawFields)
+		if err == nil && (d.itemsOff >= 0 && d.isList() || !ev.isAuditEvent()) {
+			err = &decodeError{err: notEventError(item.JSON)}
+		}
+		if err != nil {
+			de := err.(*decodeError)
+			inner := de.err
+			if de.incomplete {
+				inner = ErrIncomplete
+			}
+			where := item.Field
+			if where == "" {
+				where = rd.format.Name() + " record"
+			}
+			return nil, rd.errAt(s.rec, item.Offset, fmt.Errorf("%s: %w (byte %d of the event)", where, inner, de.off))
+		}
+		p := rd.subRecord(s.rec, item.Offset)
+		ev.pos = Position{File: rd.cfg.name, Line: p.line, Offset: p.off}
+		ev.origin = item.Origin
+		ev.origin.Format = rd.format.Name()
+		return ev, nil
+	}
+	s.active = false
+	return nil, nil
+}
