@@ -48,9 +48,9 @@ func (rd *Reader) jsonValue(rec record) (record, error) {
 	err := d.skip()
 	if de, ok := err.(*decodeError); ok && de.incomplete && rec.fresh && rec.nl {
 		rd.r, rd.line = rd.lastStart, rd.lastLine
-		joined, err := rd.continueRecord(len(rec.data))
-		if err != nil {
-			return record{}, err
+		joined, jerr := rd.continueRecord(len(rec.data))
+		if jerr != nil {
+			return record{}, jerr
 		}
 		rec = joined
 		d = decoder{data: rec.data}

@@ -60,8 +60,8 @@ type Reader struct {
 	format   Format
 	detected bool
 	env      envState
-	ev      Event
-	evp     *Event // where events are decoded: &ev, or a parallel chunk's slot
+	ev       Event
+	evp      *Event // where events are decoded: &ev, or a parallel chunk's slot
 	// midStream: buf is a chunk of whole lines that more of the stream follows
 	// (parallel reading), so a value left open at its end was cut short.
 	midStream bool
