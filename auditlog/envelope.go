@@ -147,3 +147,34 @@ func ErrorOffset(err error) (int, bool) {
 	}
 	return 0, false
 }
+
+// Element moves into an array, or on to its next element: with r at the
+// array's '[' or just after an element, it reads the '[' or ',' before the
+// next element and reports true, or reads the closing ']' and reports
+// false. A Format walks a record's events one Read at a time this way,
+// resuming from the position it returned.
+func (r *EnvelopeReader) Element() (bool, error) {
+	d := &r.d
+	d.ws()
+	if d.pos >= len(d.data) {
+		return false, d.incomplete()
+	}
+	switch d.data[d.pos] {
+	case '[':
+		d.pos++
+		d.ws()
+		if d.pos < len(d.data) && d.data[d.pos] == ']' {
+			d.pos++
+			return false, nil
+		}
+		return true, nil
+	case ',':
+		d.pos++
+		d.ws()
+		return true, nil
+	case ']':
+		d.pos++
+		return false, nil
+	}
+	return false, d.syntax("invalid character " + quoteChar(d.data[d.pos]) + " between array elements")
+}

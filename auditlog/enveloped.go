@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"regexp"
 )
+
+// auditIDPattern finds the auditID of an event that does not decode, to
+// name it in the error.
+var auditIDPattern = regexp.MustCompile(`"auditID":"([0-9a-zA-Z-]{1,64})"`)
 
 // Reading a stream in a Format: framing its records, and decoding the
 // events the format finds in each.
 
 // envState walks the events of one record of a formatted stream.
 type envState struct {
-	active bool
-	rec    record
-	at     int // where the format reads next; -1: the record is done
+	active   bool
+	rec      record
+	at       int  // where the format reads next; -1: the record is done
+	deferred bool // the event decoded is due after the warning just returned
 }
 
 // formatRecord frames the next record of a stream in rd.format.
@@ -128,10 +134,14 @@ func isYAMLSeparator(line []byte) bool {
 // record; (nil, nil) when the record holds no more.
 func (rd *Reader) nextEnveloped() (*Event, error) {
 	s := &rd.env
+	if s.deferred {
+		s.deferred = false
+		return rd.evp, nil
+	}
 	for s.at >= 0 {
 		ev := rd.evp
 		ev.wrap = ev.wrap[:0]
-		item, next := rd.format.Read(s.rec.data, s.at, &ev.wrap)
+		item, next := safeRead(rd.format, s.rec.data, s.at, &ev.wrap)
 		if next >= 0 && next <= s.at && item.Err == nil && len(item.JSON) == 0 {
 			next = -1 // a format that does not move on would loop forever
 		}
@@ -160,14 +170,34 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 			if where == "" {
 				where = rd.format.Name() + " record"
 			}
-			return nil, rd.errAt(s.rec, item.Offset, fmt.Errorf("%s: %w (byte %d of the event)", where, inner, de.off))
+			id := ""
+			if m := auditIDPattern.FindSubmatch(item.JSON); m != nil {
+				id = fmt.Sprintf("auditID %s, ", m[1])
+			}
+			return nil, rd.errAt(s.rec, item.Offset, fmt.Errorf("%s: %w (%sbyte %d of the event)", where, inner, id, de.off))
 		}
 		p := rd.subRecord(s.rec, item.Offset)
 		ev.pos = Position{File: rd.cfg.name, Line: p.line, Offset: p.off}
 		ev.origin = item.Origin
 		ev.origin.Format = rd.format.Name()
+		if item.Warn != nil {
+			s.deferred = true
+			return nil, rd.errAt(s.rec, item.Offset, item.Warn)
+		}
 		return ev, nil
 	}
 	s.active = false
 	return nil, nil
+}
+
+// safeRead calls f.Read, turning a panic (a bug in the format, met on some
+// record) into an error about that record, so that one record cannot end
+// the read of everything else.
+func safeRead(f Format, rec []byte, at int, buf *[]byte) (item Item, next int) {
+	defer func() {
+		if p := recover(); p != nil {
+			item, next = Item{Offset: at, Err: fmt.Errorf("the %s format failed on this record (%v); please report it", f.Name(), p)}, -1
+		}
+	}()
+	return f.Read(rec, at, buf)
 }

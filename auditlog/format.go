@@ -74,6 +74,9 @@ type Item struct {
 	// Err is a problem with the record at Offset. An error from
 	// EnvelopeReader keeps its own position, relative to the same record.
 	Err error
+	// Warn is damage an exporter did to an event that is read nonetheless
+	// (a body it replaced): reported at Offset, then the event delivered.
+	Warn error
 }
 
 // Origin is where an event came from, as far as its envelope says: what a

@@ -260,6 +260,26 @@ func BenchLog(tb testing.TB) (plain []byte, events int) {
 	return plain, events
 }
 
+// KubeAPIServerLines returns the lines of a real kube-apiserver's rotated
+// set (../shared/kube-apiserver/gce-like), oldest first, and its name; the
+// repository's fixture set (written by kube-apiserver's audit code) when
+// ../shared is absent. Tests wrap them in export envelopes.
+func KubeAPIServerLines(tb testing.TB) (lines [][]byte, name string) {
+	tb.Helper()
+	active, name := GCELike(), "gce-like"
+	if active == "" {
+		active, name = Rotated(), "fixture"
+	}
+	for _, f := range RotationSet(tb, active) {
+		for _, l := range bytes.Split(ReadFile(tb, f), []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines, name
+}
+
 // RealdataFiles returns the files under ../shared/realdata/<sub> up to
 // maxSize bytes each, or none when ../shared is absent.
 func RealdataFiles(maxSize int64, sub ...string) []string {

@@ -67,16 +67,17 @@ func (format) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 	if at > 0 {
 		return auditlog.Item{}, -1
 	}
-	start := len(rec) - len(bytes.TrimLeft(rec, " \t"))
 	line := bytes.TrimRight(rec, " \t\r")
+	start := len(line) - len(bytes.TrimLeft(line, " \t"))
 	if start < len(line) && line[start] == '{' {
 		// A JSON line: the log went on after --audit-log-format=json was set.
 		return auditlog.Item{JSON: line[start:], Offset: start}, -1
 	}
-	i := bytes.Index(line, marker)
-	if i < 0 {
+	i := bytes.Index(line[start:], marker)
+	if i <= 0 {
 		return auditlog.Item{Offset: start, Err: errNotLegacy}, -1
 	}
+	i += start
 	ts, err := time.Parse(time.RFC3339Nano, string(line[start:i]))
 	if err != nil {
 		return auditlog.Item{Offset: start, Err: fmt.Errorf("legacy audit line: time %q: %w", line[start:i], err)}, -1
@@ -85,8 +86,8 @@ func (format) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 	if off, err := parse(line, i+len(marker), &f); err != nil {
 		return auditlog.Item{Offset: off, Err: err}, -1
 	}
-	if f.id == nil {
-		return auditlog.Item{Offset: start, Err: errors.New("legacy audit line without id=")}, -1
+	if len(f.id) == 0 {
+		return auditlog.Item{Offset: start, Err: errors.New("legacy audit line without an id")}, -1
 	}
 	*buf = appendEvent((*buf)[:0], &f, ts)
 	return auditlog.Item{JSON: *buf, Offset: start}, -1
