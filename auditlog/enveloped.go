@@ -11,6 +11,16 @@ import (
 // name it in the error.
 var auditIDPattern = regexp.MustCompile(`"auditID":"([0-9a-zA-Z-]{1,64})"`)
 
+// FindAuditID returns the auditID written in the JSON of an event that does
+// not decode (cut short, damaged), or nil: for errors that name the event
+// lost.
+func FindAuditID(event []byte) []byte {
+	if m := auditIDPattern.FindSubmatch(event); m != nil {
+		return m[1]
+	}
+	return nil
+}
+
 // Reading a stream in a Format: framing its records, and decoding the
 // events the format finds in each.
 
@@ -171,8 +181,8 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 				where = rd.format.Name() + " record"
 			}
 			id := ""
-			if m := auditIDPattern.FindSubmatch(item.JSON); m != nil {
-				id = fmt.Sprintf("auditID %s, ", m[1])
+			if found := FindAuditID(item.JSON); found != nil {
+				id = fmt.Sprintf("auditID %s, ", found)
 			}
 			return nil, rd.errAt(s.rec, item.Offset, fmt.Errorf("%s: %w (%sbyte %d of the event)", where, inner, id, de.off))
 		}

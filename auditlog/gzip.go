@@ -118,3 +118,25 @@ func (g *gzipMembers) nextMember() (int64, bool) {
 		g.br.Discard(len(buf) - len(gzipMagic) + 1)
 	}
 }
+
+// nestedGzip reads a decompressed stream that may itself be gzip: Amazon
+// Data Firehose gzips each record and, with compression on, the object too.
+type nestedGzip struct {
+	br  *bufio.Reader // over the outer decompressed stream
+	src offsetReader  // counts it, for the inner members' offsets
+	gz  gzipMembers
+}
+
+// over returns the stream to read: outer, or what its gzip holds.
+func (n *nestedGzip) over(outer io.Reader) io.Reader {
+	n.src = offsetReader{r: outer}
+	if n.br == nil {
+		n.br = bufio.NewReaderSize(&n.src, peekBufSize)
+	} else {
+		n.br.Reset(&n.src)
+	}
+	if magic, _ := n.br.Peek(3); bytes.Equal(magic, gzipMagic) && n.gz.reset(n.br, &n.src) == nil {
+		return &n.gz
+	}
+	return n.br
+}

@@ -33,6 +33,7 @@ type Reader struct {
 
 	br         *bufio.Reader
 	gz         gzipMembers
+	inner      nestedGzip   // gzip inside gzip (Firehose objects of gzipped records)
 	srcOffset  offsetReader // counts the source's bytes: gz's offsets, WithProgress
 	zd         *zstd.Decoder
 	in         io.Reader // the decompressed stream
@@ -145,7 +146,7 @@ func (rd *Reader) Reset(r io.Reader) {
 			rd.startErr = fmt.Errorf("gzip: %w", err)
 			return
 		}
-		rd.in = &rd.gz
+		rd.in = rd.inner.over(&rd.gz)
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		rd.compressed = true
 		if rd.zd == nil {
