@@ -26,9 +26,12 @@ func KeyOf(id []byte) Key {
 
 var idSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// Last reports whether stage is a request's last: ResponseComplete or Panic.
+// Last reports whether stage is a request's last: ResponseComplete or
+// Panic; or none at all, as in the events exports rebuild without a stage
+// (GKE's, the legacy format of Kubernetes 1.6), each of which is all there
+// is of its request.
 func Last(stage []byte) bool {
-	return string(stage) == "ResponseComplete" || string(stage) == "Panic"
+	return len(stage) == 0 || string(stage) == "ResponseComplete" || string(stage) == "Panic"
 }
 
 // Set remembers the requests seen, with a few caller-defined flag bits each.
