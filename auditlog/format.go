@@ -106,10 +106,19 @@ func WithFormats(formats ...Format) Option {
 }
 
 // detectHead is how much of a stream formats get to recognise it by.
-const detectHead = 64 << 10
+const detectHead = DetectHead
 
-// detectFormat chooses the format of a stream from its head: nil for
-// kube-apiserver's own lines (or anything no format claims).
+// DetectHead is how many bytes of the start of a stream Detect gets.
+const DetectHead = 64 << 10
+
+// DetectFormat returns the format of a stream that starts with head (its
+// first bytes, decompressed), as the Reader chooses it among formats: nil
+// for kube-apiserver's own lines, or for anything no format claims.
+func DetectFormat(head []byte, formats ...Format) Format {
+	return detectFormat(head, formats)
+}
+
+// detectFormat chooses the format of a stream from its head.
 func detectFormat(head []byte, formats []Format) Format {
 	if len(formats) == 0 || looksNative(head) {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -210,6 +211,9 @@ func TestRecipesMatchGojqOnRealData(t *testing.T) {
 		case ".md", ".yaml":
 			return nil
 		}
+		if head, err := os.ReadFile(path); err == nil && auditlog.DetectFormat(head[:min(len(head), auditlog.DetectHead)], formats...) != nil {
+			return nil // an export format (legacy text): its lines are not events gojq could read
+		}
 		var out, errOut bytes.Buffer
 		if runEnv([]string{"query", "-c", ".auditID", path}, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}) != 0 {
 			rejected = append(rejected, filepath.Base(path))
@@ -223,7 +227,7 @@ func TestRecipesMatchGojqOnRealData(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(rejected)
-	want := []string{"fal_01_003.json", "legacy-audit-k8s1.6.log", "legacy-format-advanced-audit-k8s1.7.log"}
+	want := []string{"audit-records-pods.json", "fal_01_003.json"} // empty; malformed
 	if !slices.Equal(rejected, want) {
 		t.Errorf("files auditq rejects: %v, want %v", rejected, want)
 	}

@@ -104,6 +104,10 @@ type session struct {
 	writeErr error
 	progress *progress
 	spool    *os.File // stdin copied to a temporary file, for --since 2h
+	// anyEvent: an audit event was read, whether or not it passed the filters.
+	anyEvent    atomic.Bool
+	consumed    bool // the inputs were read (query -n may never read them)
+	interrupted bool
 }
 
 // newSession checks the filters and the inputs; args are the FILE|DIR|- arguments.
@@ -150,7 +154,7 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 // resolveRelative fixes --since 2h against the newest event. Standard input
 // cannot be read twice, so it is spooled to a temporary file first.
 func (s *session) resolveRelative() error {
-	newest := query.Newest(s.ctx, s.paths)
+	newest := query.Newest(s.ctx, s.paths, formats...)
 	if s.stdin != nil {
 		f, err := os.CreateTemp("", "auditq-stdin-*")
 		if err != nil {
@@ -163,7 +167,7 @@ func (s *session) resolveRelative() error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return &exitError{exitBadInput, err.Error()}
 		}
-		if t := query.NewestIn(f); t.After(newest) {
+		if t := query.NewestIn(f, formats...); t.After(newest) {
 			newest = t
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -205,12 +209,16 @@ func (s *session) events(opts ...auditlog.Option) iter.Seq[*auditlog.Event] {
 // with the slot work filled in for it. work may be nil.
 func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.Option) iter.Seq2[*auditlog.Event, *T] {
 	return func(yield func(*auditlog.Event, *T) bool) {
+		s.consumed = true
 		s.startProgress()
 		defer s.stopProgress()
 		filtered := func(ev *auditlog.Event, out *T) bool {
+			if !s.anyEvent.Load() {
+				s.anyEvent.Store(true)
+			}
 			return s.matcher.Match(ev) && (work == nil || work(ev, out))
 		}
-		opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine))
+		opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine), auditlog.WithFormats(formats...))
 		if s.progress != nil {
 			opts = append(opts, auditlog.WithProgress(&s.progress.done))
 		}
@@ -255,6 +263,7 @@ func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*
 	for r := range results {
 		if r.Err != nil {
 			if errors.Is(r.Err, context.Canceled) {
+				s.interrupted = true
 				s.report(errors.New("interrupted"))
 				return false
 			}
@@ -314,6 +323,14 @@ func (s *session) finish(what string) error {
 	}
 	if s.stopped {
 		return &exitError{exitBadInput, "stopped at the first problem (--strict): the output covers only the input before it"}
+	}
+	if s.consumed && !s.anyEvent.Load() && !s.interrupted {
+		// Nothing read is not an empty result: say so.
+		msg := "no audit events in the input"
+		if s.problems > 0 {
+			msg = fmt.Sprintf("%d problem(s) in the input, and no audit events in it", s.problems)
+		}
+		return &exitError{exitBadInput, msg}
 	}
 	if s.problems > 0 {
 		return &exitError{exitBadInput, fmt.Sprintf("%d problem(s) in the input; %s", s.problems, what)}
