@@ -68,7 +68,8 @@ const (
 	mRequestReceivedTimestamp
 	mStageTimestamp
 	mAnnotations
-	mOther // a key the v1 type does not have
+	mLegacy // timestamp and metadata: v1alpha1 and v1beta1 members
+	mOther  // a key the audit Event types do not have
 )
 
 // writtenBeforeBodies are the members kube-apiserver writes before the
@@ -82,11 +83,11 @@ const (
 // at notes that a top-level member m starts, and whether the members so far
 // are in kube-apiserver's order, each once.
 func (d *decoder) at(m int8) {
-	if m == mOther || m <= d.last {
+	if m >= mLegacy || m <= d.last {
 		d.canonical = false
-		return
+	} else {
+		d.last = m
 	}
-	d.last = m
 	d.seen |= 1 << m
 }
 
@@ -336,10 +337,10 @@ func (d *decoder) eventMember(key []byte) error {
 		d.at(mAuthenticationMetadata)
 		return d.typedRaw(&e.authnMetadata, "authenticationMetadata", checkAuthnMetadata)
 	case "timestamp": // v1alpha1/v1beta1
-		d.at(mOther)
+		d.at(mLegacy)
 		return d.legacyTime(&e.legacyTimestamp)
 	case "metadata": // v1alpha1/v1beta1: only creationTimestamp matters
-		d.at(mOther)
+		d.at(mLegacy)
 		return d.legacyMetadata()
 	case "items": // EventList
 		d.at(mOther)

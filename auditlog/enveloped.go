@@ -167,7 +167,7 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 			continue
 		}
 		d, err := decodeEvent(ev, item.JSON, rd.cfg.noBodies, rd.cfg.rawFields)
-		if err == nil && (d.itemsOff >= 0 && d.isList() || !ev.isAuditEvent()) {
+		if err == nil && (d.itemsOff >= 0 && d.isList() || !d.isAuditEvent()) {
 			err = &decodeError{err: notEventError(item.JSON)}
 		}
 		if err != nil {

@@ -1,8 +1,12 @@
 package auditlog
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"maps"
@@ -12,6 +16,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // backupTimeFormat is lumberjack's backupTimeFormat: backups of NAME.EXT are
@@ -20,10 +27,6 @@ const backupTimeFormat = "2006-01-02T15-04-05.000"
 
 // backupName matches a lumberjack backup: prefix, time, extension, compression.
 var backupName = regexp.MustCompile(`^(.+)-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3})(\.[^.]*)?(\.gz|\.zst|\.zstd)?$`)
-
-// logExtensions are the extensions a file in a directory may have to be taken as an
-// audit log (before any compression suffix).
-var logExtensions = []string{".log", ".json", ".jsonl", ".ndjson", ""}
 
 // backup is a rotated file with the time in its name.
 type backup struct {
@@ -38,19 +41,29 @@ type backup struct {
 //     without .gz or .zst), oldest first by the time in their names, then the
 //     active file itself. Backups are found for any file name, as lumberjack names
 //     them for any --audit-log-path.
-//   - A backup, or a file that has no backups, is itself.
-//   - A directory becomes the audit logs directly in it: every rotation set (the
-//     backups of one name and its active file, ordered as above), one set after
-//     another in name order. Outside rotation sets, only files whose name contains
-//     "audit" and ends in .log, .json, .jsonl or .ndjson (optionally compressed)
-//     are taken; other files (policies, notes) are left out. Subdirectories are
-//     not entered.
+//   - A backup, or a file that has no backups, is itself, whatever it holds.
+//   - A directory becomes the audit logs in it and in every folder below it,
+//     chosen by content, whatever their names: files whose first bytes
+//     (decompressed) hold kube-apiserver's events or one of formats. In each
+//     folder, rotation sets are kept together (backups oldest first, then
+//     the active log, which may itself be compressed, as in an OpenShift
+//     must-gather's <node>-audit.log.gz), sets in name order, then the
+//     folders below in name order. Symbolic links to folders are followed,
+//     once. Files that hold no audit data are left out and named in a
+//     *SkippedError.
 //
 // Arguments are expanded in the order given, and a file reached a second time
 // (the same file by os.SameFile, through any path) is skipped, so listing an
 // active log and its backups reads each file once. A path that cannot be read is
-// reported in errs and the rest are still expanded.
-func Expand(paths []string) (files []string, errs []error) {
+// reported in errs (a symbolic-link loop, a folder that cannot be listed) and
+// the rest are still expanded.
+func Expand(paths []string, formats ...Format) (files []string, errs []error) {
+	return expand(paths, formats, true)
+}
+
+// expand is Expand; without sniff, every file in a folder is listed, which
+// costs only the listing (snapshot compares two to see a rotation).
+func expand(paths []string, formats []Format, sniff bool) (files []string, errs []error) {
 	var seen []os.FileInfo
 	add := func(p string) {
 		fi, err := os.Stat(p)
@@ -73,12 +86,14 @@ func Expand(paths []string) (files []string, errs []error) {
 			continue
 		}
 		if fi.IsDir() {
-			set, err := dirLogs(p)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			for _, f := range set {
+			w := dirWalk{formats: formats, sniff: sniff}
+			w.walk(p, fi)
+			for _, f := range w.files {
 				add(f)
+			}
+			errs = append(errs, w.errs...)
+			if len(w.skipped) > 0 {
+				errs = append(errs, &SkippedError{Dir: p, Files: w.skipped})
 			}
 			continue
 		}
@@ -94,6 +109,33 @@ func Expand(paths []string) (files []string, errs []error) {
 		add(p)
 	}
 	return files, errs
+}
+
+// SkippedError names the files under a directory that Expand left out
+// because they hold no audit data: a notice, not a failure, since every
+// file that holds audit data was listed.
+type SkippedError struct {
+	Dir   string
+	Files []string // paths
+}
+
+func (e *SkippedError) Error() string {
+	names := make([]string, 0, 3)
+	for _, f := range e.Files[:min(len(e.Files), 3)] {
+		if r, err := filepath.Rel(e.Dir, f); err == nil {
+			f = r
+		}
+		names = append(names, f)
+	}
+	more := ""
+	if len(e.Files) > 3 {
+		more = fmt.Sprintf(" and %d more", len(e.Files)-3)
+	}
+	noun := "files hold"
+	if len(e.Files) == 1 {
+		noun = "file holds"
+	}
+	return fmt.Sprintf("%s: %d %s no audit data, skipped: %s%s", e.Dir, len(e.Files), noun, strings.Join(names, ", "), more)
 }
 
 // backupsOf returns the lumberjack backups of the active log at path, oldest first.
@@ -139,75 +181,192 @@ func sortBackups(bs []backup) {
 	})
 }
 
-// dirLogs lists the audit logs directly in dir, grouped into rotation sets.
-func dirLogs(dir string) ([]string, error) {
+// dirWalk collects the audit logs of a directory tree.
+type dirWalk struct {
+	formats []Format
+	sniff   bool          // judge files by content
+	visited []os.FileInfo // folders entered, against symbolic-link loops
+	files   []string
+	skipped []string
+	errs    []error
+}
+
+// walk lists the audit logs of dir and then of the folders below it.
+func (w *dirWalk) walk(dir string, fi os.FileInfo) {
+	for _, v := range w.visited {
+		if os.SameFile(v, fi) {
+			w.errs = append(w.errs, &os.PathError{Op: "open", Path: dir, Err: errors.New("a symbolic link loops back to a folder above it; not entered again")})
+			return
+		}
+	}
+	w.visited = append(w.visited, fi)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		w.errs = append(w.errs, err)
+		return
 	}
 	type set struct {
 		active  string
 		backups []backup
 	}
-	sets := map[string]*set{} // by active name
+	sets := map[string]*set{} // by active name, without a compression suffix
 	get := func(name string) *set {
 		if sets[name] == nil {
 			sets[name] = &set{}
 		}
 		return sets[name]
 	}
-	var loose []string
+	var loose, subdirs []string
+	subInfo := map[string]os.FileInfo{}
 	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() {
+		p := filepath.Join(dir, e.Name())
+		info, err := os.Stat(p) // follows symbolic links
+		switch {
+		case err != nil:
+			w.errs = append(w.errs, err)
 			continue
+		case info.IsDir():
+			subdirs = append(subdirs, p)
+			subInfo[p] = info
+			continue
+		case !info.Mode().IsRegular():
+			continue // a pipe or device: reading it could block
 		}
-		if e.Type()&os.ModeSymlink != 0 {
-			if fi, err := os.Stat(filepath.Join(dir, n)); err == nil && fi.IsDir() {
-				continue
-			}
-		}
+		n := e.Name()
 		if m := backupName.FindStringSubmatch(n); m != nil {
 			if t, err := time.Parse(backupTimeFormat, m[2]); err == nil {
 				s := get(m[1] + m[3])
-				s.backups = append(s.backups, backup{path: filepath.Join(dir, n), time: t})
+				s.backups = append(s.backups, backup{path: p, time: t})
 				continue
 			}
 		}
 		loose = append(loose, n)
 	}
 	for _, n := range loose {
-		if s, ok := sets[n]; ok {
+		if s, ok := sets[trimCompression(n)]; ok && s.active == "" {
 			s.active = filepath.Join(dir, n)
 			continue
 		}
-		if looksLikeAuditLog(n) {
-			get(n).active = filepath.Join(dir, n)
-		}
+		get(n).active = filepath.Join(dir, n)
 	}
-	var out []string
 	for _, name := range slices.Sorted(maps.Keys(sets)) {
 		s := sets[name]
 		sortBackups(s.backups)
+		members := make([]string, 0, len(s.backups)+1)
 		for _, b := range s.backups {
-			out = append(out, b.path)
+			members = append(members, b.path)
 		}
 		if s.active != "" {
-			out = append(out, s.active)
+			members = append(members, s.active)
+		}
+		for _, p := range members {
+			if !w.sniff {
+				w.files = append(w.files, p)
+				continue
+			}
+			holds, empty, err := holdsAuditData(p, w.formats)
+			switch {
+			case err != nil:
+				w.errs = append(w.errs, err)
+			case holds:
+				w.files = append(w.files, p)
+			case empty && len(members) > 1:
+				// the active log just after a rotation: nothing to read, nothing to say
+			default:
+				w.skipped = append(w.skipped, p)
+			}
 		}
 	}
-	return out, nil
+	for _, sub := range subdirs {
+		w.walk(sub, subInfo[sub])
+	}
 }
 
-func looksLikeAuditLog(name string) bool {
-	lower := strings.ToLower(name)
-	if !strings.Contains(lower, "audit") {
-		return false
-	}
+func trimCompression(name string) string {
 	for _, c := range []string{".gz", ".zst", ".zstd"} {
-		lower = strings.TrimSuffix(lower, c)
+		if n, ok := strings.CutSuffix(name, c); ok {
+			return n
+		}
 	}
-	return slices.Contains(logExtensions, filepath.Ext(lower))
+	return name
+}
+
+// SetOf returns the rotation set a file belongs to, as the path of its
+// active log without a compression suffix: the path itself for a file
+// outside a set. Backups of one log, gzipped or not, and the log share a set.
+func SetOf(path string) string {
+	dir, name := filepath.Split(path)
+	if m := backupName.FindStringSubmatch(name); m != nil {
+		if _, err := time.Parse(backupTimeFormat, m[2]); err == nil {
+			return dir + m[1] + m[3]
+		}
+	}
+	return dir + trimCompression(name)
+}
+
+// holdsAuditData reports whether the file at path starts with audit data:
+// kube-apiserver's events, or a stream one of formats reads. Compressed
+// files are judged by their decompressed start; a compression the Reader
+// does not take is left for the Reader to report.
+func holdsAuditData(path string, formats []Format) (holds, empty bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, peekBufSize)
+	magic, _ := br.Peek(6)
+	var in io.Reader = br
+	switch {
+	case len(magic) == 0:
+		return false, true, nil
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return true, false, nil // damaged: the Reader reports it
+		}
+		var n nestedGzip
+		in = n.over(zr)
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(DefaultMaxZstdWindow))
+		if err != nil {
+			return true, false, nil
+		}
+		defer zr.Close()
+		in = zr
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}), bytes.HasPrefix(magic, []byte("BZh")),
+		bytes.HasPrefix(magic, []byte{0x04, 0x22, 0x4d, 0x18}):
+		return true, false, nil // a compression the Reader names when it refuses it
+	}
+	head := make([]byte, detectHead)
+	n, _ := io.ReadFull(in, head)
+	head = head[:n]
+	if len(bytes.TrimSpace(head)) == 0 {
+		return false, true, nil
+	}
+	// Read the head as the Reader would: an audit event in it decides.
+	rd, err := NewReader(bytes.NewReader(head), WithFormats(formats...))
+	if err != nil {
+		return false, false, err
+	}
+	defer rd.Close()
+	for range 64 {
+		ev, err := rd.Next()
+		switch {
+		case ev != nil:
+			return true, false, nil
+		case err == io.EOF:
+			return false, false, nil
+		case errors.Is(err, ErrTruncated) || errors.Is(err, ErrIncomplete):
+			// A first event longer than the head: judge by its start.
+			return looksNative(head) || detectFormat(head, formats) != nil, false, nil
+		}
+		var pe *ParseError
+		if errors.As(err, &pe) && pe.Fatal {
+			return false, false, nil // refused as a whole: not audit data
+		}
+	}
+	return false, false, nil
 }
 
 // ReadFiles returns a single-use iterator over the events of the files that
@@ -231,7 +390,11 @@ func ReadFiles(ctx context.Context, paths []string, opts ...Option) iter.Seq2[*E
 
 // fileError reports a file that cannot be read, naming it once:
 // "x.log: permission denied" rather than "x.log: open x.log: permission denied".
-func fileError(err error) *ParseError {
+// A *SkippedError passes as it is.
+func fileError(err error) error {
+	if _, ok := err.(*SkippedError); ok {
+		return err
+	}
 	if pe, ok := err.(*os.PathError); ok {
 		return &ParseError{File: pe.Path, Err: pe.Err, Fatal: true}
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,25 +42,35 @@ func rel(dir string, paths []string) []string {
 }
 
 func TestExpand(t *testing.T) {
+	event := ev("x") + "\n"
 	dir := layout(t, map[string]string{
 		// Node A: lumberjack names, one backup not yet compressed, times out of name order.
-		"kube-apiserver-audit.log":                             ev("a5"),
-		"kube-apiserver-audit-2026-11-20T08-00-09.161.log.gz":  "",
-		"kube-apiserver-audit-2026-11-19T23-59-59.999.log.gz":  "",
-		"kube-apiserver-audit-2026-11-20T10-30-00.000.log":     "",
-		"kube-apiserver-audit-2026-11-20T08-00-09.162.log.zst": "",
-		// Not backups of it.
-		"kube-apiserver-audit-2026-11-20.log":         "",
-		"kube-apiserver-audit-old.log.gz":             "",
-		"other-2026-11-20T08-00-09.161.log.gz":        "",
-		"audit-policy.yaml":                           "",
-		"README.md":                                   "",
-		"client-ledger.jsonl.gz":                      "",
-		"sub/kube-apiserver-audit.log":                "",
-		"audit.json":                                  "",
-		"audit-2021-03-09T00-12-19.834.log":           "",
-		"openshift/audit.log":                         "",
-		"openshift/audit-2021-03-09T00-12-19.834.log": "",
+		"kube-apiserver-audit.log":                             event,
+		"kube-apiserver-audit-2026-11-20T08-00-09.161.log.gz":  string(gz(event)),
+		"kube-apiserver-audit-2026-11-19T23-59-59.999.log.gz":  string(gz(event)),
+		"kube-apiserver-audit-2026-11-20T10-30-00.000.log":     event,
+		"kube-apiserver-audit-2026-11-20T08-00-09.162.log.zst": string(zst(event)),
+		// Not backups of it, but audit logs.
+		"kube-apiserver-audit-2026-11-20.log":  event,
+		"kube-apiserver-audit-old.log.gz":      string(gz(event)),
+		"other-2026-11-20T08-00-09.161.log.gz": string(gz(event)),
+		"body-000001.json":                     `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + ev("w") + `]}`,
+		// Not audit logs, whatever their names.
+		"audit-policy.yaml":      "apiVersion: audit.k8s.io/v1\nkind: Policy\n",
+		"README.md":              "# notes\n",
+		"client-ledger.jsonl.gz": string(gz(`{"request":1}` + "\n")),
+		"audit.json":             `{"level":"info","msg":"not an audit event"}` + "\n",
+		"empty-audit.log":        "",
+		// Folders below, in name order, and a rotation set whose active log is gone.
+		"sub/kube-apiserver-audit.log":                event,
+		"audit-2021-03-09T00-12-19.834.log":           event,
+		"openshift/audit.log":                         event,
+		"openshift/audit-2021-03-09T00-12-19.834.log": event,
+		// An OpenShift must-gather: several nodes a folder, every file gzipped.
+		"must-gather/audit_logs/kube-apiserver/master-0-audit.log.gz":                         string(gz(event)),
+		"must-gather/audit_logs/kube-apiserver/master-0-audit-2021-08-14T07-53-24.208.log.gz": string(gz(event)),
+		"must-gather/audit_logs/kube-apiserver/master-1-audit.log.gz":                         string(gz(event)),
+		"must-gather/audit_logs/kube-apiserver.audit_logs_listing":                            "master-0 audit.log\nmaster-1 audit.log\n",
 	})
 	active := filepath.Join(dir, "kube-apiserver-audit.log")
 	wantA := []string{
@@ -69,35 +80,76 @@ func TestExpand(t *testing.T) {
 		"kube-apiserver-audit-2026-11-20T10-30-00.000.log",
 		"kube-apiserver-audit.log",
 	}
+	mustGather := []string{
+		"must-gather/audit_logs/kube-apiserver/master-0-audit-2021-08-14T07-53-24.208.log.gz",
+		"must-gather/audit_logs/kube-apiserver/master-0-audit.log.gz",
+		"must-gather/audit_logs/kube-apiserver/master-1-audit.log.gz",
+	}
 	tests := []struct {
-		name  string
-		paths []string
-		want  []string
+		name    string
+		paths   []string
+		want    []string
+		skipped []string
 	}{
-		{"active log finds its backups oldest first", []string{active}, wantA},
-		{"a backup is only itself", []string{filepath.Join(dir, wantA[1])}, wantA[1:2]},
-		{"backups listed before the active log are read once", []string{filepath.Join(dir, wantA[1]), active}, append(wantA[1:2], wantA[0], wantA[2], wantA[3], wantA[4])},
-		{"same file twice through different paths", []string{active, filepath.Join(dir, ".", "kube-apiserver-audit.log")}, wantA},
-		{"directory: rotation sets by name, other files only if named like audit logs", []string{dir}, append(append([]string{
-			"audit.json",
+		{"active log finds its backups oldest first", []string{active}, wantA, nil},
+		{"a backup is only itself", []string{filepath.Join(dir, wantA[1])}, wantA[1:2], nil},
+		{"backups listed before the active log are read once", []string{filepath.Join(dir, wantA[1]), active}, append(wantA[1:2], wantA[0], wantA[2], wantA[3], wantA[4]), nil},
+		{"same file twice through different paths", []string{active, filepath.Join(dir, ".", "kube-apiserver-audit.log")}, wantA, nil},
+		{"a file named is read whatever it holds", []string{filepath.Join(dir, "README.md")}, []string{"README.md"}, nil},
+		{"directory: chosen by content, sets together, then the folders below", []string{dir}, slices.Concat([]string{
 			"audit-2021-03-09T00-12-19.834.log", // the set of audit.log, which is gone
+			"body-000001.json",
 			"kube-apiserver-audit-2026-11-20.log",
 			"kube-apiserver-audit-old.log.gz",
-		}, wantA...), "other-2026-11-20T08-00-09.161.log.gz")},
+		}, wantA, []string{"other-2026-11-20T08-00-09.161.log.gz"}, mustGather, []string{
+			"openshift/audit-2021-03-09T00-12-19.834.log", "openshift/audit.log", "sub/kube-apiserver-audit.log",
+		}), []string{"README.md", "audit-policy.yaml", "audit.json", "client-ledger.jsonl.gz", "empty-audit.log",
+			"must-gather/audit_logs/kube-apiserver.audit_logs_listing"}},
 		{"two nodes' directories, one after the other", []string{filepath.Join(dir, "openshift"), filepath.Join(dir, "sub")}, []string{
 			"openshift/audit-2021-03-09T00-12-19.834.log", "openshift/audit.log", "sub/kube-apiserver-audit.log",
-		}},
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, errs := Expand(tt.paths)
-			if len(errs) != 0 {
-				t.Fatal(errs)
+			var skipped []string
+			for _, err := range errs {
+				var se *SkippedError
+				if !errors.As(err, &se) {
+					t.Fatal(err)
+				}
+				skipped = append(skipped, rel(dir, se.Files)...)
 			}
 			if diff := cmp.Diff(tt.want, rel(dir, got)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
+			slices.Sort(skipped)
+			if diff := cmp.Diff(tt.skipped, skipped); diff != "" {
+				t.Errorf("skipped (-want +got):\n%s", diff)
+			}
 		})
+	}
+	if got := SetOf(filepath.Join(dir, mustGather[0])); got != filepath.Join(dir, "must-gather/audit_logs/kube-apiserver/master-0-audit.log") {
+		t.Errorf("SetOf a must-gather backup: %s", got)
+	}
+	if got := SetOf(filepath.Join(dir, mustGather[1])); got != filepath.Join(dir, "must-gather/audit_logs/kube-apiserver/master-0-audit.log") {
+		t.Errorf("SetOf a must-gather active log: %s", got)
+	}
+}
+
+// TestExpandSymlinkLoop: a link back to a folder above is reported once and
+// not followed; the rest of the tree is listed.
+func TestExpandSymlinkLoop(t *testing.T) {
+	dir := layout(t, map[string]string{"a/audit.log": ev("a") + "\n", "b/audit.log": ev("b") + "\n"})
+	if err := os.Symlink(dir, filepath.Join(dir, "a", "up")); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	got, errs := Expand([]string{dir})
+	if diff := cmp.Diff([]string{"a/audit.log", "b/audit.log"}, rel(dir, got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "loops back") {
+		t.Errorf("errors %v", errs)
 	}
 }
 

@@ -255,9 +255,18 @@ func describe(rec []byte, keys Keys) string {
 	return "a JSON object with keys " + strings.Join(names, ", ") + more + ", and no auditID"
 }
 
-// isAuditEvent reports whether a decoded object is an audit event: it has
-// an auditID, or an audit.k8s.io apiVersion (and no other kind).
-func (e *Event) isAuditEvent() bool {
-	return len(e.auditID) > 0 ||
-		bytes.HasPrefix(e.apiVersion, []byte("audit.k8s.io/")) && (len(e.kind) == 0 || string(e.kind) == "Event")
+// isAuditEvent reports whether the object just decoded is an audit event:
+// it has an audit.k8s.io apiVersion and no other kind, or an auditID with
+// another member of the audit Event, or with nothing else at all. An object
+// of someone else's that records auditIDs (a client's ledger) is not.
+func (d *decoder) isAuditEvent() bool {
+	e := d.ev
+	if bytes.HasPrefix(e.apiVersion, []byte("audit.k8s.io/")) && (len(e.kind) == 0 || string(e.kind) == "Event") {
+		return true
+	}
+	if len(e.auditID) == 0 {
+		return false
+	}
+	others := d.seen &^ (1<<mAuditID | 1<<mKind | 1<<mAPIVersion | 1<<mOther)
+	return others != 0 || d.seen&(1<<mOther) == 0
 }

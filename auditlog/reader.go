@@ -279,7 +279,7 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 		rd.list = listState{active: true, rec: rec, pos: d.itemsOff + 1, first: true, at: rec}
 		return nil, nil
 	}
-	if err == nil && !rd.evp.isAuditEvent() {
+	if err == nil && !d.isAuditEvent() {
 		perr := rd.errAt(rec, 0, notEventError(rec.data))
 		if rec.first {
 			// Valid JSON, but not what an audit log holds: one error for the
@@ -399,7 +399,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 	itemRec.data = item
 
 	id, err := decodeEvent(rd.evp, item, rd.cfg.noBodies, rd.cfg.rawFields)
-	if err == nil && (id.itemsOff >= 0 || !rd.evp.isAuditEvent()) {
+	if err == nil && (id.itemsOff >= 0 || !id.isAuditEvent()) {
 		err = &decodeError{off: 0, err: notEventError(item)}
 	}
 	if err != nil {

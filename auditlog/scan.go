@@ -30,14 +30,23 @@ type Result[T any] struct {
 	Err   error
 }
 
-// ScanFiles reads the files that Expand(paths) lists, as ReadFiles does, with
-// WithConcurrency goroutines, calling work (if not nil) on each event in a
-// worker. Results come in input order, exactly as a sequential read would
-// give them, errors included. Stopping the iteration early, or cancelling ctx
-// (which yields ctx.Err()), stops every goroutine before ScanFiles returns.
+// ScanFiles reads the files that Expand(paths) lists (with the formats of
+// WithFormats), as ReadFiles does, with WithConcurrency goroutines, calling
+// work (if not nil) on each event in a worker. Results come in input order,
+// exactly as a sequential read would give them, errors included; a
+// *SkippedError names the files of a folder left out. Stopping the
+// iteration early, or cancelling ctx (which yields ctx.Err()), stops every
+// goroutine before ScanFiles returns.
 func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
-		files, opened, errs := snapshot(paths)
+		cfg := defaultConfig()
+		for _, opt := range opts {
+			if err := opt(&cfg); err != nil {
+				yield(Result[T]{Err: err})
+				return
+			}
+		}
+		files, opened, errs := snapshot(paths, cfg.formats)
 		defer func() {
 			for _, f := range opened {
 				f.Close() // those never reached; the others are closed already
@@ -65,17 +74,18 @@ const maxOpenedAhead = 512
 // read, a backup it compresses and removes, or the oldest one it deletes, is
 // still read to its end from the open file. A rotation between listing and
 // opening changes the listing, so then both are done again.
-func snapshot(paths []string) (files []string, opened map[string]*os.File, errs []error) {
+func snapshot(paths []string, formats []Format) (files []string, opened map[string]*os.File, errs []error) {
 	for try := 0; ; try++ {
-		files, errs = Expand(paths)
+		before, _ := expand(paths, nil, false)
+		files, errs = Expand(paths, formats...)
 		opened = make(map[string]*os.File, min(len(files), maxOpenedAhead))
 		for _, path := range files[:min(len(files), maxOpenedAhead)] {
 			if f, err := os.Open(path); err == nil {
 				opened[path] = f
 			} // else the read reports it
 		}
-		again, _ := Expand(paths)
-		if slices.Equal(files, again) || try == 2 {
+		again, _ := expand(paths, nil, false)
+		if slices.Equal(before, again) || try == 2 {
 			return files, opened, errs
 		}
 		for _, f := range opened {

@@ -126,9 +126,15 @@ func TestDifferentialKubeAPIServer(t *testing.T) {
 		t.Errorf("got %d events, %d IDs, stages %v; README says 8125, 7578, ResponseComplete 7511, ResponseStarted 614", len(all), len(ids), stages)
 	}
 
-	// The same events through ReadFiles with the set's directory.
+	// The same events through ReadFiles with the set's directory; its
+	// policy and client ledger are no audit logs, and are named as such.
 	n := 0
 	for ev, err := range auditlog.ReadFiles(context.Background(), []string{dir}) {
+		var skipped *auditlog.SkippedError
+		if errors.As(err, &skipped) && len(skipped.Files) == 2 &&
+			filepath.Base(skipped.Files[0]) == "audit-policy.yaml" && filepath.Base(skipped.Files[1]) == "client-ledger.jsonl.gz" {
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

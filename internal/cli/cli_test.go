@@ -91,6 +91,9 @@ func TestCLICases(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			tmp := t.TempDir()
 			for name, content := range tc.Files {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(tmp, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
 				if err := os.WriteFile(filepath.Join(tmp, name), []byte(content), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -52,6 +52,7 @@ type hostileCase struct {
 	ids   []string
 	errs  []wantErr
 	exit  int
+	note  string // a notice of skipped files, relative to the directory, before the problems
 }
 
 // gunzipPrefix is what compress/gzip (not the decoder auditq uses) gets out
@@ -145,10 +146,11 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "an unreadable file", files: map[string][]byte{"b.log": []byte(join(0, 2))},
 			args: []string{"/proc/self/mem", "$D/b.log"}, ids: id[:2], exit: 5,
 			errs: []wantErr{{"/proc/self/mem", 0, -1, "read failed: input/output error"}}},
-		{name: "a directory with unrelated files", files: map[string][]byte{
+		{name: "a directory with unrelated files, and a folder below", files: map[string][]byte{
 			"logs/kube-apiserver-audit.log": []byte(join(0, 3)), "logs/notes.txt": []byte("not a log\n"),
-			"logs/policy.yaml": []byte("rules: []\n"), "logs/core": {0x7f, 'E', 'L', 'F', 0, 1}, "logs/sub/x-audit.log": []byte(fx[5])},
-			args: []string{"$D/logs"}, ids: id[:3]},
+			"logs/policy.yaml": []byte("rules: []\n"), "logs/core": {0x7f, 'E', 'L', 'F', 0, 1}, "logs/sub/x.json": []byte(fx[5])},
+			args: []string{"$D/logs"}, ids: append(slices.Clone(id[:3]), id[5]),
+			note: "logs: 3 files hold no audit data, skipped: core, notes.txt, policy.yaml\n"},
 		{name: "a symlink loop", files: map[string][]byte{"b.log": []byte(join(0, 2)), "loop1": nil},
 			args: []string{"$D/loop1", "$D/b.log"}, ids: id[:2], exit: 5,
 			errs: []wantErr{{"loop1", 0, -1, "too many levels of symbolic links"}}},
@@ -210,7 +212,7 @@ func TestHostileInput(t *testing.T) {
 			if diff := cmp.Diff(tc.ids, got); diff != "" {
 				t.Errorf("events delivered (-want +got):\n%s", diff)
 			}
-			checkProblems(t, runs[0].Stderr, dir, tc.errs)
+			checkProblems(t, runs[0].Stderr, dir, tc.errs, tc.note)
 
 			// The other commands see the same input the same way.
 			for _, cmd := range [][]string{{"cat"}, {"summary", "-o", "json"}} {
@@ -247,9 +249,17 @@ func TestHostileInput(t *testing.T) {
 }
 
 // checkProblems matches stderr's lines with the problems wanted, in order,
-// then the closing line that counts them.
-func checkProblems(t *testing.T, stderr, dir string, want []wantErr) {
+// then the closing line that counts them; first, the notice of files
+// skipped, if one is wanted.
+func checkProblems(t *testing.T, stderr, dir string, want []wantErr, note string) {
 	t.Helper()
+	if note != "" {
+		note = "auditq: " + dir + "/" + note
+		if !strings.HasPrefix(stderr, note) {
+			t.Errorf("want the notice %q first, stderr:\n%s", note, stderr)
+		}
+		stderr = strings.TrimPrefix(stderr, note)
+	}
 	if len(want) == 0 {
 		if stderr != "" {
 			t.Errorf("want no problems, stderr:\n%s", stderr)

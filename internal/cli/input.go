@@ -282,8 +282,14 @@ func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*
 	return s.writeErr == nil
 }
 
-// report prints one problem with the input, as it is met.
+// report prints one problem with the input, as it is met. Files a folder
+// held that are no audit logs are a notice: named, not counted.
 func (s *session) report(err error) {
+	var skipped *auditlog.SkippedError
+	if errors.As(err, &skipped) {
+		s.printError(err)
+		return
+	}
 	s.problems++
 	s.printError(err)
 	s.stopped = s.strict

@@ -147,7 +147,7 @@ func TestBrokenLines(t *testing.T) {
 		good,
 		`2017-06-15T21:50:50.259470834Z AUDIT: id="b" stage="ResponseComplete" user="unterminated`,
 		`not a time AUDIT: id="c"`,
-		`{"kind":"Event","auditID":"json-in-a-legacy-log"}`,
+		`{"kind":"Event","auditID":"json-in-a-legacy-log","stage":"ResponseComplete"}`,
 		`2017-06-15T21:50:50.259470834Z AUDIT: stage="ResponseComplete"`,
 		strings.Replace(good, `id="a"`, `id="d"`, 1),
 	}, "\n")
