@@ -188,6 +188,7 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 		}
 		p := rd.subRecord(s.rec, item.Offset)
 		ev.pos = Position{File: rd.cfg.name, Line: p.line, Offset: p.off}
+		ev.set = rd.set()
 		ev.origin = item.Origin
 		ev.origin.Format = rd.format.Name()
 		if item.Warn != nil {

@@ -59,6 +59,7 @@ type Event struct {
 	noBodies, rawFields bool
 
 	origin Origin
+	set    string // the rotation set of pos.File (SetOf)
 	wrap   []byte // storage for event JSON a Format unwrapped (raw points into it)
 }
 
@@ -142,6 +143,30 @@ func (e *Event) Pos() Position { return e.pos }
 // Origin returns what the event's envelope said of where it came from (see
 // WithFormats); the zero Origin for kube-apiserver's own lines.
 func (e *Event) Origin() Origin { return e.origin }
+
+// Source names where the event came from, for grouping and filtering by
+// API server: the cluster and node its envelope names, as "cluster/node"
+// (either alone when the other is unknown), else the rotation set of its
+// file (SetOf), else the Reader's name ("<stdin>"), else "".
+func (e *Event) Source() string {
+	return string(e.AppendSource(nil))
+}
+
+// AppendSource appends Source to dst.
+func (e *Event) AppendSource(dst []byte) []byte {
+	o := &e.origin
+	switch {
+	case len(o.Cluster) > 0 && len(o.Node) > 0:
+		dst = append(append(append(dst, o.Cluster...), '/'), o.Node...)
+	case len(o.Node) > 0:
+		dst = append(dst, o.Node...)
+	case len(o.Cluster) > 0:
+		dst = append(dst, o.Cluster...)
+	default:
+		dst = append(dst, e.set...)
+	}
+	return dst
+}
 
 // Kind returns the "kind" field ("Event"; empty for EventList items and for writers that omit it).
 func (e *Event) Kind() []byte { return e.kind }
@@ -289,5 +314,6 @@ func (e *Event) Clone() *Event {
 	decodeEvent(c, bytes.Clone(e.raw), e.noBodies, e.rawFields)
 	c.pos = e.pos
 	c.origin = Origin{Format: e.origin.Format, Cluster: bytes.Clone(e.origin.Cluster), Node: bytes.Clone(e.origin.Node)}
+	c.set = e.set
 	return c
 }

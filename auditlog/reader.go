@@ -61,8 +61,11 @@ type Reader struct {
 	format   Format
 	detected bool
 	env      envState
-	ev       Event
-	evp      *Event // where events are decoded: &ev, or a parallel chunk's slot
+
+	// setOf is the rotation set of setName, computed once per name.
+	setName, setOf string
+	ev             Event
+	evp            *Event // where events are decoded: &ev, or a parallel chunk's slot
 	// midStream: buf is a chunk of whole lines that more of the stream follows
 	// (parallel reading), so a value left open at its end was cut short.
 	midStream bool
@@ -254,6 +257,18 @@ func (rd *Reader) All() iter.Seq2[*Event, error] {
 	}
 }
 
+// set returns the rotation set of the stream's name, for Event.Source.
+func (rd *Reader) set() string {
+	if rd.setName != rd.cfg.name || rd.setOf == "" && rd.cfg.name != "" {
+		rd.setName = rd.cfg.name
+		rd.setOf = rd.cfg.name
+		if rd.cfg.name != "" && rd.cfg.name[0] != '<' {
+			rd.setOf = SetOf(rd.cfg.name)
+		}
+	}
+	return rd.setOf
+}
+
 // cutMarker starts every event kube-apiserver writes. Finding it after a syntax
 // error means the line holds the start of an event that was cut short (the writer
 // died) followed by a whole event written after the restart.
@@ -317,6 +332,7 @@ func (rd *Reader) decodeRecord(rec record) (*Event, error) {
 		return nil, rd.errAt(rec, de.off, de.err)
 	}
 	rd.evp.pos = Position{File: rd.cfg.name, Line: rec.line, Offset: rec.off}
+	rd.evp.set = rd.set()
 	return rd.evp, nil
 }
 
@@ -407,6 +423,7 @@ func (rd *Reader) nextItem() (*Event, error) {
 		return nil, rd.errAt(itemRec, de.off, de.err)
 	}
 	rd.evp.pos = Position{File: rd.cfg.name, Line: itemRec.line, Offset: itemRec.off}
+	rd.evp.set = rd.set()
 	return rd.evp, nil
 }
 

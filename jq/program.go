@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/itchyny/gojq"
@@ -35,10 +36,11 @@ type Program struct {
 	code *gojq.Code
 	vars []any
 
-	keys       []string // the top-level keys of the input the program reads
-	fields     []field  // keys, with the members read of each
-	keysKnown  bool     // false: it may read the whole input
-	sequential bool     // it reads other inputs, or prints in its own order
+	keys        []string // the top-level keys of the input the program reads
+	fields      []field  // keys, with the members read of each
+	keysKnown   bool     // false: it may read the whole input
+	sequential  bool     // it reads other inputs, or prints in its own order
+	wantsSource bool     // it reads $__source__
 }
 
 // Keys returns the top-level keys of its input that the program reads, and
@@ -91,8 +93,8 @@ func Compile(expr string, cfg Config) (*Program, error) {
 		values = append(values, v.Value)
 		named[v.Name] = v.Value
 	}
-	names = append(names, "$ARGS")
-	values = append(values, map[string]any{"named": named, "positional": []any{}})
+	names = append(names, "$ARGS", sourceVar)
+	values = append(values, map[string]any{"named": named, "positional": []any{}}, nil)
 	opts := []gojq.CompilerOption{gojq.WithVariables(names)}
 	if cfg.Inputs != nil {
 		opts = append(opts, gojq.WithInputIter(cfg.Inputs))
@@ -113,7 +115,27 @@ func Compile(expr string, cfg Config) (*Program, error) {
 		keys[i] = f.Key
 	}
 	return &Program{code: code, vars: values, keys: keys, fields: fields, keysKnown: known,
-		sequential: orderedFuncs.MatchString(q.String())}, nil
+		sequential: orderedFuncs.MatchString(q.String()), wantsSource: strings.Contains(q.String(), sourceVar)}, nil
+}
+
+// sourceVar is the variable that holds where the event a program runs on
+// came from: {source, format, cluster, node, file} (see SourceOf).
+const sourceVar = "$__source__"
+
+// SourceOf is the value of $__source__ for ev: its Source, the format of
+// its export (null for kube-apiserver's lines), the cluster and node its
+// envelope names (or null), and its file.
+func SourceOf(ev *auditlog.Event) map[string]any {
+	o := ev.Origin()
+	orNull := func(b []byte) any {
+		if len(b) == 0 {
+			return nil
+		}
+		return string(b)
+	}
+	m := map[string]any{"source": ev.Source(), "format": orNull([]byte(o.Format)), "cluster": orNull(o.Cluster),
+		"node": orNull(o.Node), "file": orNull([]byte(ev.Pos().File))}
+	return m
 }
 
 // Input decodes of ev what the program reads: ValueOf its keys, with only the
@@ -151,3 +173,18 @@ func (p *Program) Input(ev *auditlog.Event) (any, error) {
 func (p *Program) Run(ctx context.Context, v any) gojq.Iter {
 	return p.code.RunWithContext(ctx, v, p.vars...)
 }
+
+// RunEvent is Run with $__source__ bound to source (SourceOf an event, or
+// nil), for the program's run on that event.
+func (p *Program) RunEvent(ctx context.Context, v any, source map[string]any) gojq.Iter {
+	if !p.wantsSource || source == nil {
+		return p.Run(ctx, v)
+	}
+	vars := slices.Clone(p.vars)
+	vars[len(vars)-1] = source
+	return p.code.RunWithContext(ctx, v, vars...)
+}
+
+// WantsSource reports whether the program reads $__source__, so that the
+// caller builds SourceOf only then.
+func (p *Program) WantsSource() bool { return p.wantsSource }

@@ -36,6 +36,10 @@ type Filter struct {
 	// Since and Until bound stageTimestamp: an RFC 3339 time, or a duration
 	// (90s, 15m, 2h, 7d) back from the newest event of the input.
 	Since, Until string
+	// Sources match Event.Source, * globs: the cluster and node an export
+	// names ("prod/kube-apiserver-audit-1a2b", "*/master-0"), or the
+	// rotation set of a file ("node1/kube-apiserver-audit.log").
+	Sources []string
 }
 
 // Matcher is a compiled Filter. It is safe for concurrent use once built and,
@@ -52,6 +56,7 @@ type Matcher struct {
 	codes      []codePattern
 	stages     []string
 	levels     []string
+	sources    []string
 
 	since, until       time.Time
 	sinceAgo, untilAgo time.Duration
@@ -75,6 +80,7 @@ func (f Filter) Compile() (*Matcher, error) {
 		groups:     f.Groups,
 		namespaces: f.Namespaces,
 		names:      f.Names,
+		sources:    f.Sources,
 	}
 	if len(f.AuditIDs) > 0 {
 		m.ids = make(map[string]struct{}, len(f.AuditIDs))
@@ -133,7 +139,7 @@ func (f Filter) Compile() (*Matcher, error) {
 	}
 	m.relative = m.sinceAgo != 0 || m.untilAgo != 0
 	m.empty = m.ids == nil && len(m.sas)+len(m.users)+len(m.groups)+len(m.verbs)+len(m.resources)+
-		len(m.namespaces)+len(m.names)+len(m.codes)+len(m.stages)+len(m.levels) == 0 &&
+		len(m.namespaces)+len(m.names)+len(m.codes)+len(m.stages)+len(m.levels)+len(m.sources) == 0 &&
 		m.since.IsZero() && m.until.IsZero() && !m.relative
 	return m, nil
 }
@@ -305,6 +311,12 @@ func (m *Matcher) Match(ev *auditlog.Event) bool {
 	}
 	if len(m.users)+len(m.groups)+len(m.sas) > 0 {
 		if !m.matchUser(ev.User()) && (ev.ImpersonatedUser() == nil || !m.matchUser(ev.ImpersonatedUser())) {
+			return false
+		}
+	}
+	if len(m.sources) > 0 {
+		var buf [256]byte
+		if !anyGlob(m.sources, ev.AppendSource(buf[:0])) {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package summary
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -39,6 +40,10 @@ type Builder struct {
 
 	perSecond map[int64]*[2]int64
 
+	sources    map[string]*sourceStats
+	sourceBuf  []byte
+	lastSource *sourceStats // the source of the event before: most events share it
+
 	key, resKey bytes.Buffer // scratch for composite keys
 }
 
@@ -46,7 +51,7 @@ type Builder struct {
 // whose timeline has at most buckets buckets (at least 1).
 func New(top, buckets int) *Builder {
 	s := &Builder{top: max(top, 1), buckets: max(buckets, 1),
-		latByVerb: map[string]*histogram{}, perSecond: map[int64]*[2]int64{}}
+		latByVerb: map[string]*histogram{}, perSecond: map[int64]*[2]int64{}, sources: map[string]*sourceStats{}}
 	for _, c := range []**counter{&s.stages, &s.levels, &s.verbs, &s.codeClasses, &s.codes,
 		&s.users, &s.sas, &s.resources, &s.nonResource, &s.namespaces, &s.agents, &s.ips,
 		&s.failures, &s.denials} {
@@ -78,9 +83,11 @@ func (s *Builder) Add(ev *auditlog.Event) {
 	if !start.IsZero() && (s.from == 0 || start.UnixNano() < s.from) {
 		s.from = start.UnixNano()
 	}
-	if end := ev.Time(); !end.IsZero() && end.UnixNano() > s.to {
+	end := ev.Time()
+	if !end.IsZero() && end.UnixNano() > s.to {
 		s.to = end.UnixNano()
 	}
+	s.addSource(ev, start, end)
 
 	id := ev.AuditID()
 	var key requests.Key
@@ -132,6 +139,42 @@ func (s *Builder) Add(ev *auditlog.Event) {
 			}
 			h.add(d)
 		}
+	}
+}
+
+// sourceStats counts the events of one source.
+type sourceStats struct {
+	key      string
+	events   int64
+	from, to int64 // unix nanoseconds; 0 when unset
+}
+
+// maxSources bounds the sources kept; past it, events count under "(other)".
+const maxSources = 1 << 12
+
+func (s *Builder) addSource(ev *auditlog.Event, start, end time.Time) {
+	s.sourceBuf = ev.AppendSource(s.sourceBuf[:0])
+	st := s.lastSource
+	if st == nil || st.key != string(s.sourceBuf) {
+		st = s.sources[string(s.sourceBuf)]
+		if st == nil {
+			key := string(s.sourceBuf)
+			if len(s.sources) >= maxSources {
+				key = "(other)"
+			}
+			if st = s.sources[key]; st == nil {
+				st = &sourceStats{key: key}
+				s.sources[key] = st
+			}
+		}
+		s.lastSource = st
+	}
+	st.events++
+	if !start.IsZero() && (st.from == 0 || start.UnixNano() < st.from) {
+		st.from = start.UnixNano()
+	}
+	if !end.IsZero() && end.UnixNano() > st.to {
+		st.to = end.UnixNano()
 	}
 }
 
@@ -329,6 +372,18 @@ func (s *Builder) Report() *Report {
 	}
 	sum.Approximate = sum.Approximate || s.reqs.Evicted()
 	sum.Timeline = s.timeline()
+	sum.Sources = []Source{}
+	for _, key := range slices.Sorted(maps.Keys(s.sources)) {
+		st := s.sources[key]
+		src := Source{Source: key, Events: st.events}
+		if st.from != 0 {
+			src.From = time.Unix(0, st.from).UTC()
+		}
+		if st.to != 0 {
+			src.To = time.Unix(0, st.to).UTC()
+		}
+		sum.Sources = append(sum.Sources, src)
+	}
 	return sum
 }
 

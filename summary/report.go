@@ -38,6 +38,9 @@ type Report struct {
 	LatencyByVerb []VerbLatency `json:"latencyByVerb"`
 	Sensitive     []Sensitive   `json:"sensitive"`
 	Timeline      Timeline      `json:"timeline"`
+	// Sources are where the events came from (auditlog.Event.Source: an
+	// export's cluster and node, or a file's rotation set), in name order.
+	Sources []Source `json:"sources"`
 }
 
 // Row is one row of a breakdown: a key and how many requests (or events) had it.
@@ -100,6 +103,14 @@ var sensitiveCategories = []string{
 	"unauthenticated", // 401
 	"token-requests",  // serviceaccounts/token create
 	"deletions",       // delete and deletecollection
+}
+
+// Source is the events of one source and their time range.
+type Source struct {
+	Source string    `json:"source"`
+	Events int64     `json:"events"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
 }
 
 // Timeline is the request rate: Requests[i] requests (Errors[i] of them

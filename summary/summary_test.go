@@ -303,3 +303,47 @@ func BenchmarkBuilderAdd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
+
+// TestSources: events are counted by where they came from, with each
+// source's time range, in name order.
+func TestSources(t *testing.T) {
+	b := New(5, 60)
+	read := func(name, log string) {
+		rd, err := auditlog.NewReader(strings.NewReader(log), auditlog.WithName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ev, err := range rd.All() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Add(ev)
+		}
+	}
+	ev := func(id, at string) string {
+		return `{"auditID":"` + id + `","stage":"ResponseComplete","stageTimestamp":"2026-11-20T08:00:` + at + `.000000Z"}` + "\n"
+	}
+	read("node2/kube-apiserver-audit-2026-11-20T07-00-00.000.log.gz", ev("a", "05")+ev("b", "01"))
+	read("node2/kube-apiserver-audit.log", ev("c", "09"))
+	read("node1/kube-apiserver-audit.log", ev("d", "03"))
+	read("<stdin>", ev("e", "04"))
+	at := func(s string) time.Time {
+		return time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).Add(time.Duration(mustAtoi(s)) * time.Second)
+	}
+	want := []Source{
+		{"<stdin>", 1, at("04"), at("04")},
+		{"node1/kube-apiserver-audit.log", 1, at("03"), at("03")},
+		{"node2/kube-apiserver-audit.log", 3, at("01"), at("09")}, // its backup and itself: one set
+	}
+	if diff := cmp.Diff(want, b.Report().Sources); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}

@@ -160,22 +160,22 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 		r.runParallel()
 	} else {
 		next, stop := iter.Pull(s.events())
-		src.next, src.session = next, s
+		src.next, src.session, src.prog = next, s, prog
 		res := &eventResult{}
 		switch {
 		case o.nullInput:
-			r.emit(r.evaluate(nil, res))
+			r.emit(r.evaluate(nil, nil, res))
 		case o.slurp:
 			all := []any{}
 			for v := range src.values() {
 				all = append(all, v)
 			}
 			if !s.stopped {
-				r.emit(r.evaluate(all, res))
+				r.emit(r.evaluate(all, nil, res))
 			}
 		default:
 			for v := range src.values() {
-				if r.emit(r.evaluate(v, res)); r.halted || s.writeErr != nil || s.stopped {
+				if r.emit(r.evaluate(v, src.source, res)); r.halted || s.writeErr != nil || s.stopped {
 					break
 				}
 			}
@@ -265,7 +265,11 @@ func (r *queryRun) runParallel() {
 			res.badInput = true
 			return true
 		}
-		r.evaluate(v, res)
+		var source map[string]any
+		if r.prog.WantsSource() {
+			source = jq.SourceOf(ev)
+		}
+		r.evaluate(v, source, res)
 		return true
 	}
 	for _, res := range scanEvents(r.s, work, opts...) {
@@ -282,10 +286,10 @@ func (res *eventResult) reset() {
 
 // evaluate runs the program on v into res. It prints nothing, so workers may
 // call it concurrently, each with its own res.
-func (r *queryRun) evaluate(v any, res *eventResult) *eventResult {
+func (r *queryRun) evaluate(v any, source map[string]any, res *eventResult) *eventResult {
 	res.reset()
 	res.enc = r.enc
-	it := r.prog.Run(r.s.ctx, v)
+	it := r.prog.RunEvent(r.s.ctx, v, source)
 	for {
 		out, ok := it.Next()
 		if !ok {
@@ -355,6 +359,8 @@ type eventInputs struct {
 	next    func() (*auditlog.Event, bool)
 	session *session
 	current string
+	source  map[string]any // $__source__ of the event last read, when the program reads it
+	prog    *jq.Program
 }
 
 func (in *eventInputs) Next() (any, bool) {
@@ -366,6 +372,9 @@ func (in *eventInputs) Next() (any, bool) {
 		return nil, false
 	}
 	in.current = ev.Pos().File
+	if in.prog != nil && in.prog.WantsSource() {
+		in.source = jq.SourceOf(ev)
+	}
 	v, err := jq.Value(ev)
 	if err != nil {
 		pos := ev.Pos()

@@ -181,6 +181,17 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 	for _, r := range sum.UserAgents {
 		fmt.Fprintf(&b, "%s%9s\n", pad(cell(orNone(r.Key), 89), 89), num(r.Count))
 	}
+	if len(sum.Sources) > 1 {
+		// Several API servers or exports: how much of the log each gave, and when.
+		fmt.Fprintf(&b, "\n%s\n", head(fmt.Sprintf("%-*s%9s  %-20s  %s", 60, "SOURCES", "EVENTS", "FROM", "TO")))
+		for i, src := range sum.Sources {
+			if i == 20 {
+				fmt.Fprintf(&b, "  …%d more (-o json lists them all)\n", len(sum.Sources)-i)
+				break
+			}
+			fmt.Fprintf(&b, "%s%9s  %-20s  %s\n", pad(cell(orNone(src.Source), 60), 60), num(src.Events), timeOrNone(src.From), timeOrNone(src.To))
+		}
+	}
 
 	activities := func(title string, a summary.Activities, withCode, withReason bool) {
 		fmt.Fprintf(&b, "%s %s requests\n", head(title), num(a.Requests))
@@ -292,6 +303,13 @@ func pad(s string, width int) string {
 		return s + strings.Repeat(" ", width-n)
 	}
 	return s
+}
+
+func timeOrNone(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
 }
 
 func orNone(s string) string {

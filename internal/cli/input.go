@@ -73,6 +73,7 @@ func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	fs.StringSliceVar(&f.Levels, "level", nil, "level: Metadata, Request, RequestResponse")
 	fs.StringVar(&f.Since, "since", "", "events at or after `TIME` (RFC 3339, or a duration back from the newest event: 2h)")
 	fs.StringVar(&f.Until, "until", "", "events at or before `TIME` (as --since)")
+	fs.StringArrayVar(&f.Sources, "source", nil, "where events came from (* globs): an export's `CLUSTER/NODE`, or a file's rotation set (node1/kube-apiserver-audit.log)")
 	complete := func(flag string, values ...string) {
 		_ = cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return values, cobra.ShellCompDirectiveNoFileComp
