@@ -30,6 +30,7 @@ type decoder struct {
 	data    []byte
 	pos     int
 	ev      *Event
+	scratch *[]byte // where strings with escapes are decoded to
 	depth   int
 	typeErr *decodeError // first field-type error; syntax errors take precedence
 
@@ -97,11 +98,11 @@ func (d *decoder) at(m int8) {
 // goes wrong is decoded again in full, so that its result and errors are the
 // full decoder's.
 func decodeEvent(ev *Event, data []byte, noBodies, members bool) (decoder, error) {
-	d := decoder{data: data, ev: ev, itemsOff: -1, noBodies: noBodies, members: members, canonical: true, last: -1}
+	d := decoder{data: data, ev: ev, scratch: &ev.scratch, itemsOff: -1, noBodies: noBodies, members: members, canonical: true, last: -1}
 	ev.reset(data)
 	err := d.topLevel()
 	if d.jumped && (err != nil || !d.canonical) {
-		d = decoder{data: data, ev: ev, itemsOff: -1, members: members, last: -1}
+		d = decoder{data: data, ev: ev, scratch: &ev.scratch, itemsOff: -1, members: members, last: -1}
 		ev.reset(data)
 		err = d.topLevel()
 	}
@@ -240,7 +241,7 @@ func (d *decoder) eventObject() error {
 // event decoded without WithRawFields.
 func (e *Event) scanMembers() {
 	e.members, e.membersDone = e.members[:0], true
-	d := decoder{data: e.raw, ev: e, itemsOff: -1}
+	d := decoder{data: e.raw, ev: e, scratch: &e.scratch, itemsOff: -1}
 	d.ws()
 	if !d.isObject() {
 		return

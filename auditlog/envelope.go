@@ -2,7 +2,6 @@ package auditlog
 
 import (
 	"errors"
-	"unicode/utf8"
 )
 
 // EnvelopeReader walks the JSON of one envelope record for a Format,
@@ -13,14 +12,16 @@ import (
 // The zero EnvelopeReader is ready after Reset. It is not safe for
 // concurrent use: a Format makes one per call to Read (or pools them).
 type EnvelopeReader struct {
-	d       decoder
-	scratch Event // storage for decoded strings
+	d decoder // its scratch, made when first needed, holds decoded strings
 }
 
 // Reset makes r read data from byte at.
 func (r *EnvelopeReader) Reset(data []byte, at int) {
-	r.scratch.scratch = r.scratch.scratch[:0]
-	r.d = decoder{data: data, pos: at, ev: &r.scratch, itemsOff: -1}
+	sc := r.d.scratch
+	if sc != nil {
+		*sc = (*sc)[:0]
+	}
+	r.d = decoder{data: data, pos: at, scratch: sc, itemsOff: -1}
 }
 
 // Pos is the offset in the record of the next byte to read.
@@ -80,16 +81,7 @@ func (r *EnvelopeReader) AppendString(dst []byte) ([]byte, error) {
 	if r.d.pos >= len(r.d.data) || r.d.data[r.d.pos] != '"' {
 		return dst, r.mismatch("string")
 	}
-	start := r.d.pos + 1
-	end, escaped, nonASCII, err := r.d.scanString()
-	if err != nil {
-		return dst, err
-	}
-	s := r.d.data[start:end]
-	if !escaped && (!nonASCII || utf8.Valid(s)) {
-		return append(dst, s...), nil
-	}
-	return unquoteAppend(dst, s), nil
+	return r.d.appendString(dst)
 }
 
 // Raw reads any value and returns its JSON, a view of the record.

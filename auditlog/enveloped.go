@@ -30,6 +30,23 @@ type envState struct {
 	rec      record
 	at       int  // where the format reads next; -1: the record is done
 	deferred bool // the event decoded is due after the warning just returned
+
+	// The position of rec.data[markOff:], the last one asked for: items
+	// come in order, so lines are counted from there, not from the start
+	// of a record that may hold thousands of them (a pretty-printed page).
+	mark    record
+	markOff int
+}
+
+// envPos returns the position of the current record's byte off.
+func (rd *Reader) envPos(off int) record {
+	s := &rd.env
+	off = max(min(off, len(s.rec.data)), 0)
+	if off < s.markOff {
+		s.mark, s.markOff = s.rec, 0
+	}
+	s.mark, s.markOff = rd.subRecord(s.mark, off-s.markOff), off
+	return s.mark
 }
 
 // formatRecord frames the next record of a stream in rd.format.
@@ -161,7 +178,7 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 			if o, ok := ErrorOffset(item.Err); ok {
 				off = o
 			}
-			return nil, rd.errAt(s.rec, off, item.Err)
+			return nil, rd.errAtPos(rd.envPos(off), item.Err)
 		}
 		if len(item.JSON) == 0 {
 			continue
@@ -184,16 +201,17 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 			if found := FindAuditID(item.JSON); found != nil {
 				id = fmt.Sprintf("auditID %s, ", found)
 			}
-			return nil, rd.errAt(s.rec, item.Offset, fmt.Errorf("%s: %w (%sbyte %d of the event)", where, inner, id, de.off))
+			return nil, rd.errAtPos(rd.envPos(item.Offset), fmt.Errorf("%s: %w (%sbyte %d of the event)", where, inner, id, de.off))
 		}
-		p := rd.subRecord(s.rec, item.Offset)
+		p := rd.envPos(item.Offset)
 		ev.pos = Position{File: rd.cfg.name, Line: p.line, Offset: p.off}
 		ev.set = rd.set()
 		ev.origin = item.Origin
 		ev.origin.Format = rd.format.Name()
-		if item.Warn != nil {
+		if item.Warn != nil && (item.Placeholder == nil ||
+			bytes.Equal(ev.requestObject, item.Placeholder) || bytes.Equal(ev.responseObject, item.Placeholder)) {
 			s.deferred = true
-			return nil, rd.errAt(s.rec, item.Offset, item.Warn)
+			return nil, rd.errAtPos(rd.envPos(item.Offset), item.Warn)
 		}
 		return ev, nil
 	}

@@ -74,9 +74,12 @@ type Item struct {
 	// Err is a problem with the record at Offset. An error from
 	// EnvelopeReader keeps its own position, relative to the same record.
 	Err error
-	// Warn is damage an exporter did to an event that is read nonetheless
-	// (a body it replaced): reported at Offset, then the event delivered.
-	Warn error
+	// Warn is damage an exporter did to an event that is read nonetheless:
+	// reported at Offset, then the event delivered. With Placeholder set,
+	// only when a body of the event (requestObject, responseObject) is
+	// exactly that JSON, the stand-in an exporter writes for what it dropped.
+	Warn        error
+	Placeholder []byte
 }
 
 // Origin is where an event came from, as far as its envelope says: what a
@@ -182,8 +185,7 @@ func (k Keys) Has(keys ...string) bool {
 // from the head of a stream. It returns nil when data does not start with
 // an object.
 func FirstKeys(data []byte) Keys {
-	var ev Event
-	d := decoder{data: data, ev: &ev, itemsOff: -1}
+	d := decoder{data: data, itemsOff: -1}
 	d.ws()
 	if !d.isObject() {
 		return nil

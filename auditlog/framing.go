@@ -2,9 +2,11 @@ package auditlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -294,19 +296,25 @@ type depthScanner struct {
 
 // feed scans b and reports whether the outermost value closed within it.
 func (s *depthScanner) feed(b []byte) bool {
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
 		if s.inStr {
-			switch {
-			case s.esc:
+			if s.esc {
 				s.esc = false
-			case c == '\\':
+				continue
+			}
+			i += plainRun(b[i:])
+			if i >= len(b) {
+				return false
+			}
+			switch b[i] {
+			case '\\':
 				s.esc = true
-			case c == '"':
+			case '"':
 				s.inStr = false
 			}
 			continue
 		}
-		switch c {
+		switch b[i] {
 		case '"':
 			s.inStr = true
 		case '{', '[':
@@ -320,4 +328,20 @@ func (s *depthScanner) feed(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// plainRun returns the length of the run of bytes at the start of b that
+// are not '"', '\\' or control bytes, eight at a time.
+func plainRun(b []byte) int {
+	i := 0
+	for i+8 <= len(b) {
+		if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(b) && plainStringByte[b[i]] {
+		i++
+	}
+	return i
 }

@@ -128,3 +128,59 @@ func TestUnquoteEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDepthScanner: the word-at-a-time scan that follows a pretty-printed
+// document across lines agrees, wherever the lines are cut, with the plain
+// byte-by-byte one.
+func FuzzDepthScanner(f *testing.F) {
+	f.Add([]byte("{\n  \"a\": \"x\\\\\\\"}\",\n  \"b\": [1, {\"c\": \"]]]\"}]\n}\n{"), uint8(3))
+	f.Add([]byte(`["\\", "\u0001}"] `), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		var fast, slow depthScanner
+		step := int(cut%17) + 1
+		for at := 0; at < len(data); at += step {
+			part := data[at:min(at+step, len(data))]
+			got := fast.feed(part)
+			want := false
+			for i, c := range part {
+				if slow.feedByte(c) {
+					want = true
+					part = part[:i+1]
+					break
+				}
+			}
+			if got != want || fast != slow {
+				t.Fatalf("at %d (%q): closed %v, state %+v; byte by byte %v, %+v", at, part, got, fast, want, slow)
+			}
+			if got {
+				return
+			}
+		}
+	})
+}
+
+// feedByte is depthScanner.feed as it was, one byte at a time.
+func (s *depthScanner) feedByte(c byte) bool {
+	if s.inStr {
+		switch {
+		case s.esc:
+			s.esc = false
+		case c == '\\':
+			s.esc = true
+		case c == '"':
+			s.inStr = false
+		}
+		return false
+	}
+	switch c {
+	case '"':
+		s.inStr = true
+	case '{', '[':
+		s.depth++
+		s.sawContainer = true
+	case '}', ']':
+		s.depth--
+		return s.depth <= 0 && s.sawContainer
+	}
+	return false
+}

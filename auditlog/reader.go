@@ -213,7 +213,7 @@ func (rd *Reader) Next() (*Event, error) {
 			if err != nil {
 				return nil, err
 			}
-			rd.env = envState{active: true, rec: rec}
+			rd.env = envState{active: true, rec: rec, mark: rec}
 			continue
 		}
 		if rd.list.active {
@@ -375,7 +375,7 @@ func (d *decoder) isList() bool {
 // is done.
 func (rd *Reader) nextItem() (*Event, error) {
 	l := &rd.list
-	d := decoder{data: l.rec.data, pos: l.pos, ev: rd.evp, itemsOff: -1}
+	d := decoder{data: l.rec.data, pos: l.pos, ev: rd.evp, scratch: &rd.evp.scratch, itemsOff: -1}
 	d.ws()
 	if d.pos < len(d.data) && d.data[d.pos] == ']' && l.first {
 		l.active = false
@@ -440,10 +440,11 @@ func (rd *Reader) subRecord(rec record, off int) record {
 
 // errAt makes a ParseError for a fault at offset off of rec.
 func (rd *Reader) errAt(rec record, off int, err error) *ParseError {
-	if off > len(rec.data) {
-		off = len(rec.data)
-	}
-	p := rd.subRecord(rec, off)
+	return rd.errAtPos(rd.subRecord(rec, min(off, len(rec.data))), err)
+}
+
+// errAtPos makes a ParseError for a fault at the start of p.
+func (rd *Reader) errAtPos(p record, err error) *ParseError {
 	return &ParseError{File: rd.cfg.name, Line: p.line, Column: p.col0 + 1, Offset: p.off, Err: err, Compressed: rd.compressed}
 }
 

@@ -55,10 +55,16 @@ func (d *decoder) stringAt(start, end int, escaped, nonASCII bool) []byte {
 	if !escaped && (!nonASCII || utf8.Valid(s)) {
 		return s
 	}
-	e := d.ev
-	from := len(e.scratch)
-	e.scratch = unquoteAppend(e.scratch, s)
-	return e.scratch[from:len(e.scratch):len(e.scratch)]
+	sc := d.scratch
+	if sc == nil {
+		// An EnvelopeReader's, made here so that a reader on the stack
+		// holds no pointer to itself and can stay there.
+		sc = new([]byte)
+		d.scratch = sc
+	}
+	from := len(*sc)
+	*sc = unquoteAppend(*sc, s)
+	return (*sc)[from:len(*sc):len(*sc)]
 }
 
 // scanString validates the string at d.pos (which holds '"') and moves past it.
@@ -553,4 +559,90 @@ func quoteChar(c byte) string {
 		s = strconv.Quote(string([]byte{c}))
 	}
 	return "'" + s[1:len(s)-1] + "'"
+}
+
+// appendString scans the string at d.pos (which holds '"') and appends its
+// decoded value to dst in one pass: what stringValue returns, for strings
+// dense with escapes (an event inside an envelope's JSON string), which
+// the two passes of scanString and unquoteAppend handle slowly.
+func (d *decoder) appendString(dst []byte) ([]byte, error) {
+	data := d.data
+	i := d.pos + 1
+	run := i // start of the bytes not yet appended
+	for i < len(data) {
+		c := data[i]
+		if plainStringByte[c] && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return append(dst, data[run:i]...), nil
+		case c == '\\':
+			dst = append(dst, data[run:i]...)
+			if i+1 >= len(data) {
+				d.pos = i + 1
+				return dst, d.incomplete()
+			}
+			switch e := data[i+1]; e {
+			case '"', '\\', '/':
+				dst = append(dst, e)
+				i += 2
+			case 'b':
+				dst, i = append(dst, '\b'), i+2
+			case 'f':
+				dst, i = append(dst, '\f'), i+2
+			case 'n':
+				dst, i = append(dst, '\n'), i+2
+			case 'r':
+				dst, i = append(dst, '\r'), i+2
+			case 't':
+				dst, i = append(dst, '\t'), i+2
+			case 'u':
+				for k := i + 2; k < i+6; k++ {
+					if k >= len(data) {
+						d.pos = k
+						return dst, d.incomplete()
+					}
+					if !isHex(data[k]) {
+						d.pos = k
+						return dst, d.syntax("invalid character " + quoteChar(data[k]) + " in \\u hexadecimal character escape")
+					}
+				}
+				rr := getu4(data[i:])
+				i += 6
+				if utf16.IsSurrogate(rr) {
+					// A pair only if a valid low surrogate follows; else U+FFFD,
+					// and the next escape is read on its own (encoding/json).
+					if dec := utf16.DecodeRune(rr, getu4(data[i:])); dec != unicode.ReplacementChar {
+						dst = utf8.AppendRune(dst, dec)
+						i += 6
+						break
+					}
+					rr = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, rr)
+			default:
+				d.pos = i + 1
+				return dst, d.syntax("invalid character " + quoteChar(e) + " in string escape code")
+			}
+			run = i
+		case c < 0x20:
+			d.pos = i
+			return dst, d.syntax("invalid character " + quoteChar(c) + " in string literal")
+		default: // c >= 0x80
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, data[run:i]...)
+				dst = append(dst, "\uFFFD"...)
+				i++
+				run = i
+				continue
+			}
+			i += size
+		}
+	}
+	d.pos = i
+	return dst, d.incomplete()
 }

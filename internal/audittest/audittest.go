@@ -296,3 +296,18 @@ func RealdataFiles(maxSize int64, sub ...string) []string {
 	})
 	return out
 }
+
+// BenchEvents returns the events of BenchLog, one a slice, and their total
+// size with newlines: what a format's benchmark wraps, to compare its
+// throughput with reading the plain lines.
+func BenchEvents(tb testing.TB) (events [][]byte, size int64) {
+	tb.Helper()
+	plain, _ := BenchLog(tb)
+	for _, l := range bytes.Split(plain, []byte("\n")) {
+		if len(l) > 0 {
+			events = append(events, l)
+			size += int64(len(l) + 1)
+		}
+	}
+	return events, size
+}
