@@ -80,33 +80,17 @@ func (format) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 			// An array of records or rows: at the '['.
 			return element(&r, rec, buf)
 		case '{':
-			if pos, ok := recordsArray(rec); ok {
-				r.Reset(rec, pos)
+			item := one(&r, rec, buf)
+			if item.Offset < 0 {
+				// An Event Hub body: its records array is at -Offset-1.
+				r.Reset(rec, -item.Offset-1)
 				return element(&r, rec, buf)
 			}
-			item := one(&r, rec, buf)
 			return item, -1
 		}
 		return auditlog.Item{Err: errNoEvent}, -1
 	}
 	return element(&r, rec, buf)
-}
-
-// recordsArray returns the position of the records array of an Event Hub
-// body.
-func recordsArray(rec []byte) (int, bool) {
-	var r auditlog.EnvelopeReader
-	r.Reset(rec, 0)
-	pos := -1
-	errFound := errors.New("found")
-	r.Object(func(key []byte) error {
-		if string(key) == "records" && r.Peek() == '[' {
-			pos = r.Pos()
-			return errFound
-		}
-		return r.Skip()
-	})
-	return pos, pos >= 0
 }
 
 // element reads the next element of the array r is in.
@@ -131,10 +115,20 @@ func element(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte) (auditlog.Item
 	return item, r.Pos()
 }
 
+// decodeLog decodes the event's JSON string at r into the start of *buf.
+func (f *fields) decodeLog(r *auditlog.EnvelopeReader, buf *[]byte, field string) error {
+	f.log, f.logField = r.Pos(), field
+	b, err := r.AppendString((*buf)[:0])
+	*buf, f.logEnd = b, len(b)
+	return err
+}
+
 // fields are where the parts of one record or row are in it.
 type fields struct {
-	category          []byte
-	log, pod, cluster int // offsets of string values; -1 when absent
+	logEnd            int  // the event's JSON is (*buf)[:logEnd]
+	otherCategory     bool // a category other than kube-audit*
+	records           int  // an Event Hub body's records array; -1 when absent
+	log, pod, cluster int  // offsets of string values; -1 when absent
 	logField          string
 	columns           map[string]int // AKSAudit: column → offset of its value
 }
@@ -149,13 +143,17 @@ func one(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte) auditlog.Item {
 		}
 		return auditlog.Item{Offset: start, Err: err}
 	}
-	f := fields{log: -1, pod: -1, cluster: -1}
+	f := fields{records: -1, log: -1, pod: -1, cluster: -1}
 	err := r.Object(func(key []byte) error {
 		switch string(key) {
 		case "category", "Category":
 			v, err := r.String()
-			f.category = bytes.Clone(v)
+			f.otherCategory = !bytes.HasPrefix(v, []byte("kube-audit"))
 			return err
+		case "records":
+			if r.Peek() == '[' {
+				f.records = r.Pos()
+			}
 		case "properties":
 			if r.Peek() != '{' {
 				return r.Skip()
@@ -163,14 +161,14 @@ func one(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte) auditlog.Item {
 			return r.Object(func(key []byte) error {
 				switch string(key) {
 				case "log":
-					f.log, f.logField = r.Pos(), "properties.log"
+					return f.decodeLog(r, buf, "properties.log")
 				case "pod":
 					f.pod = r.Pos()
 				}
 				return r.Skip()
 			})
 		case "log_s":
-			f.log, f.logField = r.Pos(), "log_s"
+			return f.decodeLog(r, buf, "log_s")
 		case "pod_s", "PodName":
 			f.pod = r.Pos()
 		case "resourceId", "ResourceId", "_ResourceId":
@@ -188,25 +186,21 @@ func one(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte) auditlog.Item {
 	if err != nil {
 		return auditlog.Item{Offset: start, Err: err}
 	}
-	if len(f.category) > 0 && !bytes.HasPrefix(f.category, []byte("kube-audit")) {
+	if f.records >= 0 && f.log < 0 && f.columns == nil {
+		return auditlog.Item{Offset: -f.records - 1} // an Event Hub body: Read walks its records
+	}
+	if f.otherCategory {
 		return auditlog.Item{Offset: start} // another category: the API server's klog lines, not audit events
 	}
-	b := (*buf)[:0]
-	var origin auditlog.Origin
-	b, origin = appendOrigin(b, rec, &f)
+	b := *buf
 	item := auditlog.Item{Offset: start, Field: f.logField}
 	switch {
 	case f.log >= 0:
-		var s auditlog.EnvelopeReader // r stays after the record, for the next
-		s.Reset(rec, f.log)
 		item.Offset = f.log
-		at := len(b)
-		if b, err = s.AppendString(b); err != nil {
-			return auditlog.Item{Offset: f.log, Err: err}
-		}
-		item.JSON = bytes.TrimRight(b[at:], " \t\r\n")
+		item.JSON = bytes.TrimRight(b[:f.logEnd], " \t\r\n")
 	case f.columns != nil:
 		item.Field = "AKSAudit row"
+		b = b[:0]
 		at := len(b)
 		if b, err = appendColumns(b, rec, f.columns); err != nil {
 			return auditlog.Item{Offset: start, Err: err}
@@ -215,30 +209,14 @@ func one(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte) auditlog.Item {
 	default:
 		return auditlog.Item{Offset: start, Err: errNoEvent}
 	}
+	// The origin after the event: views of the event stay valid if b grows.
+	b, item.Origin = appendOrigin(b, rec, &f)
 	*buf = b
-	item.Origin = origin
-	if skippedBody(item.JSON) {
-		item.Warn = errors.New(`body replaced by Azure Monitor ("skipped-too-big-size-object": too big to export); the event is read without it`)
-	}
+	item.Warn, item.Placeholder = errSkipped, skipped
 	return item
 }
 
-// skippedBody reports whether a body member of the event is Azure's
-// stand-in string (not just the words somewhere in a value).
-func skippedBody(event []byte) bool {
-	for _, key := range []string{`"requestObject":`, `"responseObject":`} {
-		for rest := event; ; {
-			i := bytes.Index(rest, []byte(key))
-			if i < 0 {
-				break
-			}
-			if rest = rest[i+len(key):]; bytes.HasPrefix(rest, skipped) {
-				return true
-			}
-		}
-	}
-	return false
-}
+var errSkipped = errors.New(`body replaced by Azure Monitor ("skipped-too-big-size-object": too big to export); the event is read without it`)
 
 // appendOrigin appends the cluster and pod names to b and returns views of
 // them.

@@ -138,10 +138,12 @@ func (jsonFormat) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 	} else {
 		item = logEvent(&r, rec, buf, top)
 	}
-	// Move past the element, whatever it held.
-	r.Reset(rec, start)
-	if err := r.Skip(); err != nil {
-		return auditlog.Item{Offset: start, Err: err}, -1
+	if item.Err != nil {
+		// Move past the element, whatever it held.
+		r.Reset(rec, start)
+		if err := r.Skip(); err != nil {
+			return auditlog.Item{Offset: start, Err: err}, -1
+		}
 	}
 	return item, r.Pos()
 }
@@ -155,22 +157,24 @@ type top struct {
 	err           error
 }
 
+// errFound ends the walk of a record's members at its array of events.
+var errFound = errors.New("found")
+
 // topLevel reads the members of a record up to its array of events (the
 // members of a payload that name the group and stream come before it).
 func topLevel(rec []byte) top {
 	t := top{array: -1, group: -1, stream: -1}
 	var r auditlog.EnvelopeReader
 	r.Reset(rec, 0)
-	found := errors.New("found")
 	payload := false
 	err := r.Object(func(key []byte) error {
 		switch string(key) {
 		case "events", "logEvents":
 			t.array, payload = r.Pos(), string(key) == "logEvents"
-			return found
+			return errFound
 		case "results":
 			t.array, t.results = r.Pos(), true
-			return found
+			return errFound
 		case "messageType":
 			v, err := r.String()
 			t.control = string(v) == "CONTROL_MESSAGE"
@@ -182,7 +186,7 @@ func topLevel(rec []byte) top {
 		}
 		return r.Skip()
 	})
-	if err != nil && err != found {
+	if err != nil && err != errFound {
 		t.err = err
 	}
 	if payload {
@@ -219,10 +223,15 @@ func valueAfter(rec []byte, key string, from int) int {
 func logEvent(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte, t top) auditlog.Item {
 	start := r.Pos()
 	msg, stream := -1, t.stream
+	b := (*buf)[:0]
 	err := r.Object(func(key []byte) error {
 		switch string(key) {
 		case "message":
+			// Decoded here, in the one pass over it; the origin goes after it.
 			msg = r.Pos()
+			var err error
+			b, err = r.AppendString(b[:0])
+			return err
 		case "logStreamName":
 			stream = r.Pos()
 		}
@@ -234,7 +243,7 @@ func logEvent(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte, t top) auditl
 	if msg < 0 {
 		return auditlog.Item{Offset: start, Err: errors.New("a CloudWatch log event without a message")}
 	}
-	b := (*buf)[:0]
+	end := len(b)
 	var o auditlog.Origin
 	b, o.Node = appendString(b, rec, stream)
 	var group []byte
@@ -243,7 +252,7 @@ func logEvent(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte, t top) auditl
 		o.Cluster = clusterOf(group)
 	}
 	*buf = b
-	return message(rec, msg, buf, o, "message")
+	return messageItem(bytes.TrimRight(b[:end], " \t\r\n"), msg, o, "message")
 }
 
 // appendString appends the string at off (if off >= 0) and returns a view.

@@ -92,6 +92,7 @@ func gz(b []byte) []byte {
 
 type read struct {
 	raw, nodes []string
+	pos        []auditlog.Position
 	errs       []string
 }
 
@@ -108,6 +109,7 @@ func readAll(t *testing.T, data []byte, threads int, f auditlog.Format) read {
 			t.Fatalf("read as %q, want %q", got, f.Name())
 		}
 		r.raw = append(r.raw, string(res.Event.Raw()))
+		r.pos = append(r.pos, res.Event.Pos())
 		o := res.Event.Origin()
 		r.nodes = append(r.nodes, string(o.Cluster)+"/"+string(o.Node))
 	}
@@ -182,6 +184,15 @@ func TestShapesAroundKubeAPIServerEvents(t *testing.T) {
 			if diff := cmp.Diff(want[:tc.n], got.raw); diff != "" {
 				t.Errorf("%s (%s, %d threads): (-want +got):\n%.2000s", tc.shape, name, threads, diff)
 				continue
+			}
+			if !bytes.HasPrefix(tc.data, []byte{0x1f, 0x8b}) {
+				// Each event is at its message: the line and offset of its
+				// string in the stream (on later lines of a pretty-printed page).
+				for i, p := range got.pos {
+					if line := bytes.Count(tc.data[:p.Offset], []byte("\n")) + 1; line != p.Line || !bytes.ContainsAny(tc.data[p.Offset:p.Offset+1], `"{`) {
+						t.Fatalf("%s: event %d at line %d offset %d; the offset is on line %d: %.60q", tc.shape, i, p.Line, p.Offset, line, tc.data[p.Offset:])
+					}
+				}
 			}
 			if got.nodes[len(got.nodes)-1] != tc.node {
 				t.Errorf("%s: origin %q, want %q", tc.shape, got.nodes[len(got.nodes)-1], tc.node)

@@ -241,7 +241,8 @@ func object(r *auditlog.EnvelopeReader, fn func(key []byte) error) error {
 	return r.Object(fn)
 }
 
-// stringAt returns the string at off (a copy), or nil.
+// stringAt returns the string at off, or nil when it is absent or empty:
+// a view of rec, or of a copy when it has escapes.
 func stringAt(rec []byte, off int) []byte {
 	if off < 0 {
 		return nil
@@ -251,8 +252,8 @@ func stringAt(rec []byte, off int) []byte {
 	if r.Peek() != '"' {
 		return nil
 	}
-	s, err := r.AppendString(nil)
-	if err != nil {
+	s, err := r.String()
+	if err != nil || len(s) == 0 {
 		return nil
 	}
 	return s
@@ -328,7 +329,8 @@ func appendEvent(b, rec []byte, e *logEntry) ([]byte, error) {
 		if err != nil {
 			return b, fmt.Errorf("timestamp %q: %w", ts, err)
 		}
-		str("stageTimestamp", []byte(t.UTC().Format(auditlog.RFC3339Micro)))
+		var tb [40]byte
+		str("stageTimestamp", t.UTC().AppendFormat(tb[:0], auditlog.RFC3339Micro))
 	}
 	if e.labels >= 0 {
 		var r auditlog.EnvelopeReader

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditq/auditq/auditlog"
 )
@@ -112,11 +113,14 @@ func parse(line []byte, at int, f *fields) (int, error) {
 		if err != nil {
 			return vstart, err
 		}
-		v, err := strconv.Unquote(string(line[vstart:end]))
-		if err != nil {
-			return vstart, fmt.Errorf("legacy audit line: %s=: %w", key, err)
+		value := line[vstart+1 : end-1]
+		if bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(value) {
+			v, err := strconv.Unquote(string(line[vstart:end]))
+			if err != nil {
+				return vstart, fmt.Errorf("legacy audit line: %s=: %w", key, err)
+			}
+			value = []byte(v)
 		}
-		value := []byte(v)
 		switch string(key) {
 		case "id":
 			f.id = value
