@@ -91,10 +91,10 @@ func expand(paths []string, formats []Format, sniff bool) (files []string, errs 
 			for _, f := range w.files {
 				add(f)
 			}
-			errs = append(errs, w.errs...)
 			if len(w.skipped) > 0 {
 				errs = append(errs, &SkippedError{Dir: p, Files: w.skipped})
 			}
+			errs = append(errs, w.errs...)
 			continue
 		}
 		if !backupName.MatchString(filepath.Base(p)) {
@@ -314,8 +314,14 @@ func holdsAuditData(path string, formats []Format) (holds, empty bool, err error
 		return false, false, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, peekBufSize)
+	// A failure to read the file is the file's error, never "no audit
+	// data"; a damaged compressed stream is for the Reader to report.
+	fr := &readErr{r: f}
+	br := bufio.NewReaderSize(fr, peekBufSize)
 	magic, _ := br.Peek(6)
+	if fr.err != nil {
+		return false, false, fr.err
+	}
 	var in io.Reader = br
 	switch {
 	case len(magic) == 0:
@@ -341,6 +347,9 @@ func holdsAuditData(path string, formats []Format) (holds, empty bool, err error
 	head := make([]byte, detectHead)
 	n, _ := io.ReadFull(in, head)
 	head = head[:n]
+	if fr.err != nil {
+		return false, false, fr.err
+	}
 	if len(bytes.TrimSpace(head)) == 0 {
 		return false, true, nil
 	}
@@ -367,6 +376,20 @@ func holdsAuditData(path string, formats []Format) (holds, empty bool, err error
 		}
 	}
 	return false, false, nil
+}
+
+// readErr keeps the first error of reading r other than io.EOF.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // ReadFiles returns a single-use iterator over the events of the files that

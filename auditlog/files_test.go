@@ -183,6 +183,23 @@ func TestExpandErrors(t *testing.T) {
 	}
 }
 
+// TestExpandUnreadableInFolder: a file in a folder that cannot be read is
+// an error naming it, never "holds no audit data"; the others are listed.
+func TestExpandUnreadableInFolder(t *testing.T) {
+	dir := layout(t, map[string]string{"master-0-audit.log": ev("a") + "\n", "master-2-audit.log": ev("b") + "\n"})
+	bad := filepath.Join(dir, "master-1-audit.log")
+	if err := os.Symlink("/proc/self/mem", bad); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	got, errs := Expand([]string{dir})
+	if diff := cmp.Diff([]string{"master-0-audit.log", "master-2-audit.log"}, rel(dir, got)); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), bad) {
+		t.Errorf("want one error naming %s, got %v", bad, errs)
+	}
+}
+
 func TestReadFilesUnreadable(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root reads files whatever their mode")
