@@ -36,6 +36,38 @@ type envState struct {
 	// of a record that may hold thousands of them (a pretty-printed page).
 	mark    record
 	markOff int
+
+	// A record an Unwrapper decoded: its events are read from inner with
+	// innerFormat, all at the record's offset innerAt.
+	inner       []byte
+	innerFormat Format
+	innerAt     int
+	innerField  string
+}
+
+// unwrap decodes the current record with u; the events of what it holds
+// are read next.
+func (rd *Reader) unwrap(u Unwrapper) (err error) {
+	s := &rd.env
+	defer func() {
+		if p := recover(); p != nil {
+			err = rd.errAtPos(rd.envPos(0), fmt.Errorf("the %s format failed on this record (%v); please report it", rd.format.Name(), p))
+		}
+	}()
+	w, err := u.Unwrap(s.rec.data, s.inner[:0])
+	if err != nil {
+		off := w.Offset
+		if o, ok := ErrorOffset(err); ok {
+			off = o
+		}
+		return rd.errAtPos(rd.envPos(off), err)
+	}
+	if w.Format == nil {
+		s.at = -1 // nothing to read (a control message)
+		return nil
+	}
+	s.inner, s.innerFormat, s.innerAt, s.innerField = w.Data, w.Format, w.Offset, w.Field
+	return nil
 }
 
 // envPos returns the position of the current record's byte off.
@@ -168,7 +200,29 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 	for s.at >= 0 {
 		ev := rd.evp
 		ev.wrap = ev.wrap[:0]
-		item, next := safeRead(rd.format, s.rec.data, s.at, &ev.wrap)
+		f, data := rd.format, s.rec.data
+		if s.innerFormat != nil {
+			f, data = s.innerFormat, s.inner
+		}
+		item, next := safeRead(f, data, s.at, &ev.wrap)
+		if s.innerFormat != nil {
+			// Positions in the decoded record are not positions in the
+			// input: report the record's, and where in the decoded one.
+			if item.Err != nil {
+				off := item.Offset
+				if o, ok := ErrorOffset(item.Err); ok {
+					off = o
+				}
+				s.at = next
+				return nil, rd.errAtPos(rd.envPos(s.innerAt), fmt.Errorf("%s: %w (byte %d of it decoded)", s.innerField, item.Err, off))
+			}
+			item.Offset = s.innerAt
+			if item.Field == "" {
+				item.Field = s.innerField
+			} else {
+				item.Field = s.innerField + ": " + item.Field
+			}
+		}
 		if next >= 0 && next <= s.at && item.Err == nil && len(item.JSON) == 0 {
 			next = -1 // a format that does not move on would loop forever
 		}

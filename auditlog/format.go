@@ -44,6 +44,26 @@ type Format interface {
 	Read(rec []byte, at int, buf *[]byte) (item Item, next int)
 }
 
+// An Unwrapper is a Format whose records each hold a record of another
+// format, encoded: a Lambda function's event, whose awslogs.data is the
+// base64 of a gzipped CloudWatch payload. The Reader calls Unwrap once per
+// record, instead of Read, and reads the events of what it returns with
+// the format it names; their positions are the record's, at Offset.
+type Unwrapper interface {
+	Format
+	// Unwrap decodes rec's inner record, appending it to dst. A zero
+	// Unwrapped (no Format) means the record holds nothing to read.
+	Unwrap(rec, dst []byte) (Unwrapped, error)
+}
+
+// Unwrapped is the record an Unwrapper found inside another.
+type Unwrapped struct {
+	Data   []byte // the decoded record
+	Format Format // reads Data
+	Offset int    // where in the outer record it was encoded
+	Field  string // what the envelope calls it, for messages ("awslogs.data")
+}
+
 // Framing is how a format's stream is cut into records.
 type Framing uint8
 

@@ -213,7 +213,13 @@ func (rd *Reader) Next() (*Event, error) {
 			if err != nil {
 				return nil, err
 			}
-			rd.env = envState{active: true, rec: rec, mark: rec}
+			rd.env = envState{active: true, rec: rec, mark: rec, inner: rd.env.inner[:0]}
+			if u, ok := rd.format.(Unwrapper); ok {
+				if err := rd.unwrap(u); err != nil {
+					rd.env.active = false
+					return nil, err
+				}
+			}
 			continue
 		}
 		if rd.list.active {

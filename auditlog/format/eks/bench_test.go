@@ -2,6 +2,7 @@ package eks
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
@@ -26,6 +27,18 @@ func BenchmarkFirehose(b *testing.B) {
 		data = append(data, gz(payload(events[start:min(start+100, len(events))], streamOf(start/100)))...)
 	}
 	formattest.BenchRead(b, data, size, len(events), Format)
+}
+
+// BenchmarkLambda reads the events a subscription's Lambda function
+// receives: base64 of a gzipped payload of 1,000 events, one a line.
+func BenchmarkLambda(b *testing.B) {
+	events, size := audittest.BenchEvents(b)
+	var data bytes.Buffer
+	for start := 0; start < len(events); start += 1000 {
+		p := gz(payload(events[start:min(start+1000, len(events))], streamOf(start/1000)))
+		data.WriteString(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(p) + `"}}` + "\n")
+	}
+	formattest.BenchRead(b, data.Bytes(), size, len(events), Lambda)
 }
 
 // BenchmarkExport reads an export task's lines.

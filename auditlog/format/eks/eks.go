@@ -414,9 +414,9 @@ func (lambdaFormat) Detect(head []byte) bool {
 // maxPayload bounds what one base64 payload may inflate to.
 const maxPayload = 64 << 20
 
-// Read decodes awslogs.data (base64 of a gzipped subscription payload) and
-// reads its events as Format does; at counts the events of the payload.
-func (lambdaFormat) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
+// Unwrap decodes awslogs.data (base64 of a gzipped subscription payload):
+// the Reader reads its events with Format, once per record.
+func (lambdaFormat) Unwrap(rec, dst []byte) (auditlog.Unwrapped, error) {
 	var r auditlog.EnvelopeReader
 	r.Reset(rec, 0)
 	data := -1
@@ -432,38 +432,53 @@ func (lambdaFormat) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 		})
 	})
 	if err != nil {
-		return auditlog.Item{Err: err}, -1
+		return auditlog.Unwrapped{}, err
 	}
 	if data < 0 {
-		return auditlog.Item{Err: errors.New("no awslogs.data")}, -1
+		return auditlog.Unwrapped{}, errors.New("a Lambda event without awslogs.data")
 	}
 	r.Reset(rec, data)
 	b64, err := r.String()
 	if err != nil {
-		return auditlog.Item{Offset: data, Err: err}, -1
+		return auditlog.Unwrapped{Offset: data}, err
+	}
+	fail := func(err error) (auditlog.Unwrapped, error) {
+		return auditlog.Unwrapped{Offset: data}, fmt.Errorf("awslogs.data: %w", err)
 	}
 	gz := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
 	n, err := base64.StdEncoding.Decode(gz, b64)
 	if err != nil {
-		return auditlog.Item{Offset: data, Err: fmt.Errorf("awslogs.data: %w", err)}, -1
+		return fail(err)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(gz[:n]))
 	if err != nil {
-		return auditlog.Item{Offset: data, Err: fmt.Errorf("awslogs.data: %w", err)}, -1
+		return fail(err)
 	}
-	payload, err := io.ReadAll(io.LimitReader(zr, maxPayload+1))
-	if err == nil && len(payload) > maxPayload {
-		err = fmt.Errorf("inflates to more than %d bytes", maxPayload)
+	buf := bytes.NewBuffer(dst[:0])
+	if _, err := buf.ReadFrom(io.LimitReader(zr, maxPayload+1)); err != nil {
+		return fail(err)
 	}
+	if buf.Len() > maxPayload {
+		return fail(fmt.Errorf("inflates to more than %d bytes", maxPayload))
+	}
+	return auditlog.Unwrapped{Data: buf.Bytes(), Format: Format, Offset: data, Field: "awslogs.data"}, nil
+}
+
+// Read reads the at'th event of the payload. The Reader unwraps a record
+// once (Unwrap); Read, for other callers, unwraps it at each call.
+func (f lambdaFormat) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
+	w, err := f.Unwrap(rec, nil)
 	if err != nil {
-		return auditlog.Item{Offset: data, Err: fmt.Errorf("awslogs.data: %w", err)}, -1
+		off := w.Offset
+		if o, ok := auditlog.ErrorOffset(err); ok {
+			off = o
+		}
+		return auditlog.Item{Offset: off, Err: err}, -1
 	}
-	// The payload is a subscription payload: read its at'th event. Each
-	// call inflates it again; Lambda events are small (a few hundred KB).
 	var inner []byte
 	pos := 0
 	for i := 0; ; i++ {
-		item, next := Format.Read(payload, pos, &inner)
+		item, next := Format.Read(w.Data, pos, &inner)
 		if i < at {
 			if next < 0 {
 				return auditlog.Item{}, -1
@@ -471,10 +486,10 @@ func (lambdaFormat) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 			pos = next
 			continue
 		}
-		// Views of payload or inner would not outlive this call: copy the
-		// event and its origin into buf.
+		// Views of the payload or inner would not outlive this call: copy
+		// the event and its origin into buf.
 		b := (*buf)[:0]
-		item.Offset = data
+		item.Offset = w.Offset
 		if item.JSON != nil {
 			var o auditlog.Origin
 			b, o.Node = appendView(b, item.Origin.Node)

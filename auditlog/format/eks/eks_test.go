@@ -213,6 +213,7 @@ func TestTruncated(t *testing.T) {
 	}{
 		{"filter-log-events", []byte(pages([][]byte{lines[0], cut, lines[2]}, 10, true)), Format},
 		{"export", []byte("2024-05-01T12:00:00.123Z " + string(lines[0]) + "\n2024-05-01T12:00:00.124Z " + string(cut) + "\n2024-05-01T12:00:00.125Z " + string(lines[2]) + "\n"), Export},
+		{"Lambda", []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz(payload([][]byte{lines[0], cut, lines[2]}, "s"))) + `"}}` + "\n"), Lambda},
 	} {
 		got := readAll(t, tc.data, 1, tc.format)
 		if diff := cmp.Diff([]string{string(lines[0]), string(lines[2])}, got.raw); diff != "" {
@@ -220,7 +221,8 @@ func TestTruncated(t *testing.T) {
 		}
 		var id struct{ AuditID string }
 		json.Unmarshal(lines[1], &id)
-		if len(got.errs) != 1 || !strings.Contains(got.errs[0], "cut the event with auditID "+id.AuditID+" at its 256 KB limit") {
+		if len(got.errs) != 1 || !strings.Contains(got.errs[0], "cut the event with auditID "+id.AuditID+" at its 256 KB limit") ||
+			tc.format == Lambda && !strings.Contains(got.errs[0], "<input>:1:20: awslogs.data: message: CloudWatch") {
 			t.Errorf("%s: problems %q", tc.name, got.errs)
 		}
 	}
@@ -244,6 +246,26 @@ func TestBroken(t *testing.T) {
 	}
 	if pe == nil || pe.File != "dump.json" || pe.Line != 1 || pe.Column < 10 {
 		t.Errorf("position %+v", pe)
+	}
+}
+
+// TestLambdaDamage: a Lambda event whose data is not base64, not gzip, or
+// cut, is an error at its awslogs.data; the events of the next are read.
+func TestLambdaDamage(t *testing.T) {
+	lines, _ := audittest.KubeAPIServerLines(t)
+	good := `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz(payload(lines[:3], "s"))) + `"}}`
+	whole := gz(payload(lines[:3], "s"))
+	for _, tc := range []struct{ name, rec, msg string }{
+		{"not base64", `{"awslogs":{"data":"%%%"}}`, "<input>:1:20: awslogs.data: illegal base64"},
+		{"not gzip", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString([]byte("plain text")) + `"}}`, "<input>:1:20: awslogs.data: gzip: invalid header"},
+		{"gzip cut", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(whole[:len(whole)/2]) + `"}}`, "<input>:1:20: awslogs.data: unexpected EOF"},
+		{"no data", `{"awslogs":{}}`, "<input>:1:1: a Lambda event without awslogs.data"},
+		{"a payload that is no payload", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz([]byte(`{"a":1}`))) + `"}}`, "<input>:1:20: awslogs.data: not CloudWatch Logs output"},
+	} {
+		got := readAll(t, []byte(tc.rec+"\n"+good+"\n"), 1, Lambda)
+		if len(got.raw) != 3 || len(got.errs) != 1 || !strings.Contains(got.errs[0], tc.msg) {
+			t.Errorf("%s: %d events, problems %q, want %q", tc.name, len(got.raw), got.errs, tc.msg)
+		}
 	}
 }
 
@@ -301,6 +323,22 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("%s: next %d after %d", format.Name(), next, at)
 			}
 			at = next
+		}
+		// Through a Reader too (which unwraps a Lambda record once): errors
+		// are positioned inside the input, and the read ends.
+		rd, err := auditlog.NewReader(bytes.NewReader(rec), auditlog.WithFormats(format))
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := 0
+		for _, err := range rd.All() {
+			if steps++; steps > 64*len(rec)+10 {
+				t.Fatal("more results than the input can hold")
+			}
+			var pe *auditlog.ParseError
+			if err != nil && (!errors.As(err, &pe) || pe.Offset < 0 || pe.Offset > int64(len(rec))) {
+				t.Fatalf("error %v outside the input", err)
+			}
 		}
 	})
 }
