@@ -6,6 +6,7 @@ import (
 	"github.com/auditq/auditq/auditlog/format/eks"
 	"github.com/auditq/auditq/auditlog/format/gke"
 	"github.com/auditq/auditq/auditlog/format/legacy"
+	"github.com/auditq/auditq/auditlog/format/loki"
 	"github.com/auditq/auditq/auditlog/format/openshift"
 )
 
@@ -16,6 +17,7 @@ var formats = []auditlog.Format{
 	eks.Format, eks.Lambda, eks.Export, eks.InsightsCSV,
 	aks.Format,
 	gke.Format, gke.YAML,
+	loki.Format,
 	openshift.Format,
 	legacy.Format,
 }
