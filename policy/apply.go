@@ -43,12 +43,16 @@ type Outcome struct {
 	// Underlogged: the policy asks for a higher level than the event was
 	// logged at; a log cannot show what that level would add.
 	Underlogged bool
+	// NoLevel: the event records no level (GKE's entries and legacy lines
+	// do not keep one): it is written as it is, whatever the policy's level.
+	NoLevel bool
 }
 
 // Apply decides ev under p and appends to dst the event as the policy would
 // have kube-apiserver write it (nothing when it is dropped): the level set to
 // the policy's, requestObject and responseObject removed below the levels
-// that log them, managedFields removed when the policy omits them. It is
+// that log them, managedFields removed when the policy omits them. An event
+// that records no level (Outcome.NoLevel) keeps its level and bodies. It is
 // safe for concurrent use, so workers may apply a policy to many events.
 func (p *Policy) Apply(ev *auditlog.Event, dst []byte) ([]byte, Outcome) {
 	d := p.Decide(Attributes(ev))
@@ -59,9 +63,10 @@ func (p *Policy) Apply(ev *auditlog.Event, dst []byte) ([]byte, Outcome) {
 		return dst, out
 	}
 	logged := auditinternal.Level(ev.Level())
-	out.Underlogged = logged.Less(d.Level)
+	out.NoLevel = logged == ""
+	out.Underlogged = !out.NoLevel && logged.Less(d.Level)
 	level := d.Level
-	if out.Underlogged {
+	if out.Underlogged || out.NoLevel {
 		level = logged // what the log holds is all there is to write
 	}
 	if !d.OmitManagedFields && string(level) == string(ev.Level()) {
@@ -73,11 +78,11 @@ func (p *Policy) Apply(ev *auditlog.Event, dst []byte) ([]byte, Outcome) {
 		case "level":
 			return append(append(append(dst, '"'), level...), '"'), true
 		case "requestObject":
-			if level.Less(auditinternal.LevelRequest) {
+			if !out.NoLevel && level.Less(auditinternal.LevelRequest) {
 				return dst, false
 			}
 		case "responseObject":
-			if level.Less(auditinternal.LevelRequestResponse) {
+			if !out.NoLevel && level.Less(auditinternal.LevelRequestResponse) {
 				return dst, false
 			}
 		default:

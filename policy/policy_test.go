@@ -364,3 +364,30 @@ func BenchmarkApplyPolicy(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
+
+// TestEventsWithoutLevel: an event that records no level (a GKE entry, a
+// legacy line) is not "under-logged" and keeps its bodies under any policy;
+// omitManagedFields still applies to them.
+func TestEventsWithoutLevel(t *testing.T) {
+	p, err := Load("p.yaml", []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: true\nrules:\n- level: Metadata\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","verb":"create","objectRef":{"resource":"pods","namespace":"n","apiVersion":"v1"},` +
+		`"requestObject":{"kind":"Pod","metadata":{"name":"x","managedFields":[{"manager":"kubectl"}]}},"stageTimestamp":"2024-01-01T01:00:00.000000Z"}`
+	rd, _ := auditlog.NewReader(strings.NewReader(in))
+	ev, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, o := p.Apply(ev, nil)
+	want := strings.Replace(in, `,"managedFields":[{"manager":"kubectl"}]`, "", 1)
+	if !o.NoLevel || o.Underlogged || o.Fate != Trimmed || string(out) != want {
+		t.Errorf("outcome %+v, wrote\n%s\nwant\n%s", o, out, want)
+	}
+	sim := NewSimulation(p)
+	sim.Add(ev, o, len(out))
+	if r := sim.Report(); r.Total.NoLevel != 1 || r.Total.Underlogged != 0 {
+		t.Errorf("totals %+v", r.Total)
+	}
+}

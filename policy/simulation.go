@@ -24,6 +24,8 @@ type RuleStats struct {
 	// Underlogged events were logged at a lower level than the rule asks:
 	// what the higher level would add is not in the log.
 	Underlogged int64 `json:"eventsUnderlogged"`
+	// NoLevel events record no level (see Outcome.NoLevel).
+	NoLevel int64 `json:"eventsWithoutLevel"`
 }
 
 func (r *RuleStats) add(o Outcome, before, after int64, first bool) {
@@ -43,6 +45,9 @@ func (r *RuleStats) add(o Outcome, before, after int64, first bool) {
 	}
 	if o.Underlogged {
 		r.Underlogged++
+	}
+	if o.NoLevel {
+		r.NoLevel++
 	}
 }
 

@@ -199,6 +199,9 @@ func renderPolicyReport(b *bytes.Buffer, rep policy.Report, pol *auditinternal.P
 		formatBytes(t.BytesBefore), formatBytes(t.BytesAfter), change(t.BytesBefore, t.BytesAfter))
 	tw.Flush()
 	fmt.Fprintf(b, "\nUnder this policy the log would be %s instead of %s (%s).\n", formatBytes(t.BytesAfter), formatBytes(t.BytesBefore), change(t.BytesBefore, t.BytesAfter))
+	if t.NoLevel > 0 {
+		fmt.Fprintf(b, "%d events record no level (their format does not keep one: GKE entries, legacy lines): they are counted as they are, so the sizes under the policy say little of them.\n", t.NoLevel)
+	}
 	if t.Underlogged > 0 {
 		fmt.Fprintf(b, "%d events were logged at a lower level than this policy asks: the log cannot show what the higher level would add, so the size under the policy is a lower bound.\n", t.Underlogged)
 	}

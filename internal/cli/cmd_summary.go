@@ -125,6 +125,12 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 	}
 	b.WriteString("\n")
 	inline := func(title string, rows []summary.Row, limit int) {
+		if len(rows) == 0 {
+			if strings.TrimSpace(title) != "" {
+				fmt.Fprintf(&b, "%s (none recorded)\n", head(title)) // GKE entries have no stage or level
+			}
+			return
+		}
 		fmt.Fprintf(&b, "%s ", head(title))
 		for i, r := range rows {
 			if i == limit {
@@ -156,7 +162,11 @@ func renderSummary(d summaryOutput, colored bool) []byte {
 		fmt.Fprintf(&b, "%s %s  4xx/5xx on the same scale\n", head("Errors  "), sparkline(tl.Errors, peak))
 		end := tl.Start.Add(time.Duration(len(tl.Requests)) * width)
 		label := tl.Start.Format("15:04:05")
-		fmt.Fprintf(&b, "         %s%*s\n", label, len(tl.Requests)-len(label), end.Format("15:04:05"))
+		if len(tl.Requests) > 2*len(label) {
+			fmt.Fprintf(&b, "         %s%*s\n", label, len(tl.Requests)-len(label), end.Format("15:04:05"))
+		} else {
+			fmt.Fprintf(&b, "         %s → %s\n", label, end.Format("15:04:05")) // too few buckets to place both under the bars
+		}
 	}
 
 	if l := sum.Latency; l.Requests > 0 {
