@@ -24,8 +24,11 @@
 // (their timestamp and metadata.creationTimestamp fill zero v1 timestamps, as
 // upstream's conversion does), events without apiVersion, EventList documents
 // (webhook batches), JSON arrays, pretty-printed events, CRLF, blank lines, a
-// UTF-8 BOM and a final line without newline. The legacy text format is refused
-// with [ErrLegacyFormat].
+// UTF-8 BOM and a final line without newline. Export envelopes (EKS, AKS,
+// GKE, OpenShift, Loki) and the legacy text format are read with the formats
+// of the packages under auditlog/format, given to [WithFormats]; without
+// them a stream of such records is refused with an error that says what it
+// looks like ([ErrLegacyFormat] for legacy lines).
 //
 // The package never prints, exits, or reads flags or the environment.
 package auditlog

@@ -19,9 +19,10 @@ var (
 	// The line is skipped and reading goes on with the next one.
 	ErrLineTooLong = errors.New("line too long")
 	// ErrLegacyFormat: the line is in the text format of --audit-log-format=legacy,
-	// which is not supported. When the first line of a stream is legacy, the whole
-	// stream is refused with this error.
-	ErrLegacyFormat = errors.New("legacy text audit format (--audit-log-format=legacy) is not supported; re-run the API server with --audit-log-format=json")
+	// which a Reader reads only given the format of package
+	// auditlog/format/legacy (WithFormats). When the first line of a stream is
+	// legacy, the whole stream is refused with this error.
+	ErrLegacyFormat = errors.New("legacy text audit format (--audit-log-format=legacy): read it with auditlog.WithFormats(legacy.Format)")
 	// ErrZeroFilled: NUL bytes where a line should start, as a crash or a full
 	// disk leaves blocks of a file zero-filled. An event after them on the same
 	// line is still read.
