@@ -69,28 +69,37 @@ func runHarness(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
+	plain := filepath.Join(h.dir, "plain", "kube-apiserver-audit.log")
+	rotated := filepath.Join(h.dir, "rotated", "kube-apiserver-audit.log")
+	big := filepath.Join(h.dir, "big", "kube-apiserver-audit.log")
+	if os.Getenv(prepareEnv) != "" {
+		// The child that writes the inputs (see below).
+		if err := h.prepare(plain, rotated, big, *sizeGiB, *bigGiB, stderr); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		return 0
+	}
+	// The inputs are written by a child process: a tool started by a
+	// process that grew to write them would count that process's memory in
+	// its peak RSS (Linux keeps the high-water mark across exec).
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
 	h.auditq = filepath.Join(h.dir, "auditq")
 	fmt.Fprintln(stderr, "bench: building auditq")
 	if b, err := exec.Command("go", "build", "-o", h.auditq, "./cmd/auditq").CombinedOutput(); err != nil {
 		fmt.Fprintf(stderr, "bench: go build: %v\n%s", err, b)
 		return 1
 	}
-	plain := filepath.Join(h.dir, "plain", "kube-apiserver-audit.log")
-	rotated := filepath.Join(h.dir, "rotated", "kube-apiserver-audit.log")
-	big := filepath.Join(h.dir, "big", "kube-apiserver-audit.log")
-	if err := h.ensurePlain(plain, *sizeGiB, stderr); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
+	prep := exec.Command(self, append([]string{"harness"}, args...)...)
+	prep.Env = append(os.Environ(), prepareEnv+"=1")
+	prep.Stdout, prep.Stderr = stderr, stderr
+	if err := prep.Run(); err != nil {
+		fmt.Fprintln(stderr, "bench: writing the inputs:", err)
 		return 1
-	}
-	if err := h.ensureRotated(rotated, stderr); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
-	}
-	if *bigGiB > 0 {
-		if err := h.ensurePlain(big, *bigGiB, stderr); err != nil {
-			fmt.Fprintln(stderr, "bench:", err)
-			return 1
-		}
 	}
 	h.measure(plain, rotated, big, *bigGiB > 0, stderr)
 	var md bytes.Buffer
@@ -103,6 +112,25 @@ func runHarness(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// prepareEnv set makes the harness write its inputs and exit.
+const prepareEnv = "AUDITQ_BENCH_PREPARE"
+
+func (h *harness) prepare(plain, rotated, big string, sizeGiB, bigGiB float64, stderr io.Writer) error {
+	if err := h.ensurePlain(plain, sizeGiB, stderr); err != nil {
+		return err
+	}
+	if err := h.ensureRotated(rotated, stderr); err != nil {
+		return err
+	}
+	if bigGiB > 0 {
+		if err := h.ensurePlain(big, bigGiB, stderr); err != nil {
+			return err
+		}
+	}
+	_, _, err := ensureEnvelopes(plain, filepath.Join(h.dir, "envelopes"))
+	return err
 }
 
 // ensurePlain writes a log of about size GiB with the bench policy, in parts
@@ -219,6 +247,27 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"pigz -p1 -dc", append([]string{pigz, "-p1", "-dc"}, backups...)},
 			{"zcat", append([]string{zcat}, backups...)},
 		}},
+	}
+	if aks, eks, err := ensureEnvelopes(plain, filepath.Join(h.dir, "envelopes")); err != nil {
+		h.notes = append(h.notes, fmt.Sprintf("export shapes not measured: %v", err))
+	} else {
+		warm(aks, eks)
+		const byVerb = `reduce (inputs|%s|fromjson) as $e ({}; .[$e.verb] += 1)`
+		tasks = append(tasks, struct {
+			name string
+			cmds []cmd
+		}{"summary (AKS PT1H.json blob, 256 MiB of events)", []cmd{
+			{"auditq", []string{h.auditq, "summary", "-o", "json", aks}},
+			{"jq", []string{jq, "-n", fmt.Sprintf(byVerb, ".properties.log"), aks}},
+			{"gojq", []string{gojq, "-n", fmt.Sprintf(byVerb, ".properties.log"), aks}},
+		}}, struct {
+			name string
+			cmds []cmd
+		}{"summary (CloudWatch filter-log-events pages, 256 MiB of events)", []cmd{
+			{"auditq", []string{h.auditq, "summary", "-o", "json", eks}},
+			{"jq", []string{jq, "-n", fmt.Sprintf(byVerb, ".events[].message"), eks}},
+			{"gojq", []string{gojq, "-n", fmt.Sprintf(byVerb, ".events[].message"), eks}},
+		}})
 	}
 	if withBig {
 		tasks = append(tasks, struct {
