@@ -87,7 +87,7 @@ func TestCutAndBrokenLines(t *testing.T) {
 	id := auditlog.FindAuditID(lines[1])
 	input := strings.Join([]string{
 		string(entry(lines[0], 0, true)),
-		string(entry(lines[1][:120], 1, true)),
+		string(entry(lines[1][:bytes.Index(lines[1], id)+len(id)+20], 1, true)), // cut after its auditID
 		`{"labels":{"job":"audit"},"timestamp":"2024-05-01T10:00:00Z"}`,
 		`{"labels":{"job":"audit"},"line":"{\"kind\":\"Ev`,
 		string(entry(lines[2], 2, true)),
