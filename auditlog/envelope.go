@@ -84,6 +84,25 @@ func (r *EnvelopeReader) AppendString(dst []byte) ([]byte, error) {
 	return r.d.appendString(dst)
 }
 
+// AppendStringAt appends the decoded JSON string at offset off of data
+// to dst, and returns dst and a view of what it appended: for a Format
+// that noted where a string was (a node, a cluster) and copies it next to
+// the event. Nothing is appended, and the view is nil, when off < 0, no
+// string is there, or it is empty.
+func AppendStringAt(dst, data []byte, off int) ([]byte, []byte) {
+	if off < 0 {
+		return dst, nil
+	}
+	var r EnvelopeReader
+	r.Reset(data, off)
+	at := len(dst)
+	b, err := r.AppendString(dst)
+	if err != nil || len(b) == at {
+		return dst, nil
+	}
+	return b, b[at:len(b):len(b)]
+}
+
 // Raw reads any value and returns its JSON, a view of the record.
 func (r *EnvelopeReader) Raw() ([]byte, error) {
 	r.d.ws()

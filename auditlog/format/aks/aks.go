@@ -234,14 +234,7 @@ func appendOrigin(b, rec []byte, f *fields) ([]byte, auditlog.Origin) {
 			o.Cluster = b[at:len(b):len(b)]
 		}
 	}
-	if f.pod >= 0 {
-		r.Reset(rec, f.pod)
-		at := len(b)
-		if nb, err := r.AppendString(b); err == nil {
-			b = nb
-			o.Node = b[at:len(b):len(b)]
-		}
-	}
+	b, o.Node = auditlog.AppendStringAt(b, rec, f.pod)
 	return b, o
 }
 

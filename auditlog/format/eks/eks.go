@@ -245,29 +245,14 @@ func logEvent(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte, t top) auditl
 	}
 	end := len(b)
 	var o auditlog.Origin
-	b, o.Node = appendString(b, rec, stream)
+	b, o.Node = auditlog.AppendStringAt(b, rec, stream)
 	var group []byte
-	b, group = appendString(b, rec, t.group)
+	b, group = auditlog.AppendStringAt(b, rec, t.group)
 	if group != nil {
 		o.Cluster = clusterOf(group)
 	}
 	*buf = b
 	return messageItem(bytes.TrimRight(b[:end], " \t\r\n"), msg, o, "message")
-}
-
-// appendString appends the string at off (if off >= 0) and returns a view.
-func appendString(b, rec []byte, off int) ([]byte, []byte) {
-	if off < 0 {
-		return b, nil
-	}
-	var r auditlog.EnvelopeReader
-	r.Reset(rec, off)
-	at := len(b)
-	nb, err := r.AppendString(b)
-	if err != nil {
-		return b, nil
-	}
-	return nb, nb[at:len(nb):len(nb)]
 }
 
 // insightsRow reads one result of get-query-results: a list of
@@ -304,7 +289,7 @@ func insightsRow(r *auditlog.EnvelopeReader, rec []byte, buf *[]byte) auditlog.I
 		return auditlog.Item{Offset: start, Err: errors.New("a Logs Insights result without @message: add `fields @message` to the query")}
 	}
 	var o auditlog.Origin
-	*buf, o.Node = appendString((*buf)[:0], rec, stream)
+	*buf, o.Node = auditlog.AppendStringAt((*buf)[:0], rec, stream)
 	return message(rec, msg, buf, o, "@message")
 }
 

@@ -90,8 +90,8 @@ func (format) Read(rec []byte, at int, buf *[]byte) (auditlog.Item, int) {
 		return auditlog.Item{Err: errNoLine}, -1
 	}
 	var o auditlog.Origin
-	b, o.Cluster = appendLabel(b, rec, cluster)
-	b, o.Node = appendLabel(b, rec, node)
+	b, o.Cluster = auditlog.AppendStringAt(b, rec, cluster)
+	b, o.Node = auditlog.AppendStringAt(b, rec, node)
 	*buf = b
 	return auditlog.Item{JSON: bytes.TrimRight(b[:lineEnd], " \t\r\n"), Offset: line, Field: "line", Origin: o}, -1
 }
@@ -103,19 +103,4 @@ func rank(labels []string, key []byte) int {
 		}
 	}
 	return len(labels)
-}
-
-// appendLabel appends the string at off (if off >= 0) and returns a view.
-func appendLabel(b, rec []byte, off int) ([]byte, []byte) {
-	if off < 0 {
-		return b, nil
-	}
-	var r auditlog.EnvelopeReader
-	r.Reset(rec, off)
-	at := len(b)
-	nb, err := r.AppendString(b)
-	if err != nil || len(nb) == at {
-		return b, nil
-	}
-	return nb, nb[at:len(nb):len(nb)]
 }
