@@ -344,7 +344,7 @@ func holdsAuditData(path string, formats []Format) (holds, empty bool, err error
 		bytes.HasPrefix(magic, []byte{0x04, 0x22, 0x4d, 0x18}):
 		return true, false, nil // a compression the Reader names when it refuses it
 	}
-	head := make([]byte, detectHead)
+	head := make([]byte, DetectHead)
 	n, _ := io.ReadFull(in, head)
 	head = head[:n]
 	if fr.err != nil {
@@ -368,7 +368,7 @@ func holdsAuditData(path string, formats []Format) (holds, empty bool, err error
 			return false, false, nil
 		case errors.Is(err, ErrTruncated) || errors.Is(err, ErrIncomplete):
 			// A first event longer than the head: judge by its start.
-			return looksNative(head) || detectFormat(head, formats) != nil, false, nil
+			return looksNative(trimHead(head)) || detectFormat(head, formats) != nil, false, nil
 		}
 		var pe *ParseError
 		if errors.As(err, &pe) && pe.Fatal {

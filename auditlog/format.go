@@ -31,7 +31,8 @@ type Format interface {
 	// Name names the shape in errors and in Origin.Format ("aks", "eks", …).
 	Name() string
 	// Detect reports whether a stream in this format starts with head: its
-	// first bytes after decompression (up to 64 KiB, cut anywhere).
+	// first bytes after decompression (up to 64 KiB, cut anywhere), from
+	// the first that is not a byte-order mark or whitespace.
 	Detect(head []byte) bool
 	// Framing says how the stream is cut into records.
 	Framing() Framing
@@ -128,9 +129,6 @@ func WithFormats(formats ...Format) Option {
 	}
 }
 
-// detectHead is how much of a stream formats get to recognise it by.
-const detectHead = DetectHead
-
 // DetectHead is how many bytes of the start of a stream Detect gets.
 const DetectHead = 64 << 10
 
@@ -143,6 +141,7 @@ func DetectFormat(head []byte, formats ...Format) Format {
 
 // detectFormat chooses the format of a stream from its head.
 func detectFormat(head []byte, formats []Format) Format {
+	head = trimHead(head)
 	if len(formats) == 0 || looksNative(head) {
 		return nil
 	}
@@ -154,14 +153,16 @@ func detectFormat(head []byte, formats []Format) Format {
 	return nil
 }
 
-// looksNative reports whether head starts with an audit event, an EventList
-// or an array of events.
+// trimHead drops a byte-order mark and whitespace from the start of a
+// stream's head, once for every Format's Detect.
+func trimHead(head []byte) []byte {
+	return bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
+}
+
+// looksNative reports whether a trimmed head starts with an audit event, an
+// EventList or an array of events.
 func looksNative(head []byte) bool {
-	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
-	if len(head) > 0 && head[0] == '[' {
-		head = bytes.TrimLeft(head[1:], " \t\r\n")
-	}
-	keys := FirstKeys(head)
+	keys := FirstObjectKeys(head)
 	if keys == nil {
 		return false
 	}
@@ -198,6 +199,16 @@ func (k Keys) Has(keys ...string) bool {
 		}
 	}
 	return true
+}
+
+// FirstObjectKeys is FirstKeys of the object data starts with, or of the
+// first element of the array it starts with (a JSON array of records).
+func FirstObjectKeys(data []byte) Keys {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) > 0 && data[0] == '[' {
+		data = data[1:]
+	}
+	return FirstKeys(data)
 }
 
 // FirstKeys returns the members of the JSON object that data starts with

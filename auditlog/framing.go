@@ -80,7 +80,7 @@ func (rd *Reader) start() {
 		rd.bomDone = true
 		want := 3
 		if !rd.detected && len(rd.cfg.formats) > 0 {
-			want = detectHead
+			want = DetectHead
 		}
 		for rd.w-rd.r < want && !rd.eof && rd.readErr == nil {
 			if err := rd.fill(); err != nil {
@@ -93,7 +93,7 @@ func (rd *Reader) start() {
 	}
 	if !rd.detected {
 		rd.detected = true
-		rd.format = detectFormat(rd.buf[rd.r:min(rd.w, rd.r+detectHead)], rd.cfg.formats)
+		rd.format = detectFormat(rd.buf[rd.r:min(rd.w, rd.r+DetectHead)], rd.cfg.formats)
 	}
 }
 

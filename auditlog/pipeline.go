@@ -212,7 +212,7 @@ func (p *pipeline[T]) read(src source, in *input[T]) {
 		if !detected {
 			detected = true
 			head := bytes.TrimPrefix(buf, []byte("\xef\xbb\xbf"))
-			format = detectFormat(head[:min(len(head), detectHead)], p.cfg.formats)
+			format = detectFormat(head[:min(len(head), DetectHead)], p.cfg.formats)
 		}
 	}
 	for !eof {

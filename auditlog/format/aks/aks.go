@@ -52,11 +52,7 @@ func (format) LiteralsVisible() bool { return true }
 // Detect: a diagnostic record, an Event Hub body, or a Log Analytics row
 // (alone, or the first of an array).
 func (format) Detect(head []byte) bool {
-	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
-	if len(head) > 0 && head[0] == '[' {
-		head = bytes.TrimLeft(head[1:], " \t\r\n")
-	}
-	k := auditlog.FirstKeys(head)
+	k := auditlog.FirstObjectKeys(head)
 	if k == nil {
 		return false
 	}

@@ -99,7 +99,7 @@ func (jsonFormat) Framing() auditlog.Framing { return auditlog.FrameJSON }
 func (jsonFormat) LiteralsVisible() bool     { return true }
 
 func (jsonFormat) Detect(head []byte) bool {
-	k := auditlog.FirstKeys(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"))
+	k := auditlog.FirstKeys(head)
 	if k == nil {
 		return false
 	}
@@ -301,7 +301,6 @@ func (exportFormat) LiteralsVisible() bool     { return true }
 
 // Detect: `<ISO 8601 time> {` on the first line.
 func (exportFormat) Detect(head []byte) bool {
-	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
 	ts, rest, ok := bytes.Cut(head, []byte(" "))
 	if !ok || !bytes.HasPrefix(rest, []byte("{")) {
 		return false
@@ -333,7 +332,7 @@ func (csvFormat) LiteralsVisible() bool     { return true }
 
 // Detect: a header line naming @message.
 func (csvFormat) Detect(head []byte) bool {
-	line, _, _ := bytes.Cut(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"), []byte("\n"))
+	line, _, _ := bytes.Cut(head, []byte("\n"))
 	fields, err := csv.NewReader(bytes.NewReader(line)).Read()
 	if err != nil {
 		return false
@@ -392,7 +391,7 @@ func (lambdaFormat) Name() string              { return "eks-lambda" }
 func (lambdaFormat) Framing() auditlog.Framing { return auditlog.FrameJSON }
 
 func (lambdaFormat) Detect(head []byte) bool {
-	k := auditlog.FirstKeys(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"))
+	k := auditlog.FirstKeys(head)
 	return k != nil && k.Has("awslogs")
 }
 

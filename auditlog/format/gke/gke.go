@@ -58,11 +58,7 @@ func (jsonFormat) Framing() auditlog.Framing { return auditlog.FrameJSON }
 func (jsonFormat) LiteralsVisible() bool     { return true }
 
 func (jsonFormat) Detect(head []byte) bool {
-	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
-	if len(head) > 0 && head[0] == '[' {
-		head = bytes.TrimLeft(head[1:], " \t\r\n")
-	}
-	k := auditlog.FirstKeys(head)
+	k := auditlog.FirstObjectKeys(head)
 	return k != nil && (k.Has("protoPayload") || k.Has("insertId") && k.Has("logName"))
 }
 

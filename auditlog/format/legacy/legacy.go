@@ -46,7 +46,6 @@ var marker = []byte(" AUDIT: ")
 
 // Detect: the first non-blank line is `<RFC 3339 time> AUDIT: id="`.
 func (format) Detect(head []byte) bool {
-	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
 	line, _, _ := bytes.Cut(head, []byte("\n"))
 	i := bytes.Index(line, marker)
 	if i < 10 || !bytes.HasPrefix(line[i+len(marker):], []byte(`id="`)) {

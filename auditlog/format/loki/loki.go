@@ -33,7 +33,7 @@ func (format) LiteralsVisible() bool     { return true }
 
 // Detect: an object with a line and a timestamp or labels.
 func (format) Detect(head []byte) bool {
-	k := auditlog.FirstKeys(bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n"))
+	k := auditlog.FirstKeys(head)
 	return k.Has("line") && (k.Has("timestamp") || k.Has("labels"))
 }
 

@@ -29,7 +29,6 @@ func (format) LiteralsVisible() bool     { return true }
 // Detect: the first line is a token without spaces or braces, a space,
 // then a JSON object.
 func (format) Detect(head []byte) bool {
-	head = bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
 	line, _, _ := bytes.Cut(head, []byte("\n"))
 	node, rest, ok := bytes.Cut(line, []byte(" "))
 	return ok && validNode(node) && bytes.HasPrefix(rest, []byte("{\""))
