@@ -159,6 +159,14 @@ func ErrorOffset(err error) (int, bool) {
 	return 0, false
 }
 
+// faultAt is where err says the fault is, else at.
+func faultAt(err error, at int) int {
+	if o, ok := ErrorOffset(err); ok {
+		return o
+	}
+	return at
+}
+
 // Element moves into an array, or on to its next element: with r at the
 // array's '[' or just after an element, it reads the '[' or ',' before the
 // next element and reports true, or reads the closing ']' and reports

@@ -56,11 +56,7 @@ func (rd *Reader) unwrap(u Unwrapper) (err error) {
 	}()
 	w, err := u.Unwrap(s.rec.data, s.inner[:0])
 	if err != nil {
-		off := w.Offset
-		if o, ok := ErrorOffset(err); ok {
-			off = o
-		}
-		return rd.errAtPos(rd.envPos(off), err)
+		return rd.errAtPos(rd.envPos(faultAt(err, w.Offset)), err)
 	}
 	if w.Format == nil {
 		s.at = -1 // nothing to read (a control message)
@@ -89,15 +85,9 @@ func (rd *Reader) formatRecord() (record, error) {
 	case FrameYAML:
 		return rd.yamlRecord()
 	}
-	var rec record
-	if len(rd.pending) > 0 {
-		rec = rd.pending[0]
-		rd.pending = rd.pending[1:]
-	} else {
-		var err error
-		if rec, err = rd.nextRecord(); err != nil {
-			return rec, err
-		}
+	rec, err := rd.pendingOrNextRecord()
+	if err != nil {
+		return rec, err
 	}
 	return rd.jsonValue(rec)
 }
@@ -209,30 +199,17 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 			// Positions in the decoded record are not positions in the
 			// input: report the record's, and where in the decoded one.
 			if item.Err != nil {
-				off := item.Offset
-				if o, ok := ErrorOffset(item.Err); ok {
-					off = o
-				}
 				s.at = next
-				return nil, rd.errAtPos(rd.envPos(s.innerAt), fmt.Errorf("%s: %w (byte %d of it decoded)", s.innerField, item.Err, off))
+				return nil, rd.errAtPos(rd.envPos(s.innerAt), fmt.Errorf("%s: %w (byte %d of it decoded)", s.innerField, item.Err, faultAt(item.Err, item.Offset)))
 			}
 			item.Offset = s.innerAt
-			if item.Field == "" {
-				item.Field = s.innerField
-			} else {
-				item.Field = s.innerField + ": " + item.Field
-			}
 		}
 		if next >= 0 && next <= s.at && item.Err == nil && len(item.JSON) == 0 {
 			next = -1 // a format that does not move on would loop forever
 		}
 		s.at = next
 		if item.Err != nil {
-			off := item.Offset
-			if o, ok := ErrorOffset(item.Err); ok {
-				off = o
-			}
-			return nil, rd.errAtPos(rd.envPos(off), item.Err)
+			return nil, rd.errAtPos(rd.envPos(faultAt(item.Err, item.Offset)), item.Err)
 		}
 		if len(item.JSON) == 0 {
 			continue
@@ -248,7 +225,12 @@ func (rd *Reader) nextEnveloped() (*Event, error) {
 				inner = ErrIncomplete
 			}
 			where := item.Field
-			if where == "" {
+			switch {
+			case s.innerFormat != nil && where != "":
+				where = s.innerField + ": " + where
+			case s.innerFormat != nil:
+				where = s.innerField
+			case where == "":
 				where = rd.format.Name() + " record"
 			}
 			id := ""

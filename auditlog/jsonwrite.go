@@ -4,6 +4,15 @@ import (
 	"unicode/utf8"
 )
 
+// AppendMemberKey appends `,"key":` to dst: the start of a member after
+// the first, for a Format writing an event's JSON. key must need no
+// escaping (a member name of the event).
+func AppendMemberKey(dst []byte, key string) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
 // AppendQuoted appends s to dst as a JSON string, escaped as encoding/json
 // escapes it (without its HTML escapes): quote, backslash and control
 // characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029

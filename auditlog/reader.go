@@ -229,22 +229,26 @@ func (rd *Reader) Next() (*Event, error) {
 			}
 			continue
 		}
-		var rec record
-		if len(rd.pending) > 0 {
-			rec = rd.pending[0]
-			rd.pending = rd.pending[1:]
-		} else {
-			var err error
-			rec, err = rd.nextRecord()
-			if err != nil {
-				return nil, err
-			}
+		rec, err := rd.pendingOrNextRecord()
+		if err != nil {
+			return nil, err
 		}
 		ev, err := rd.decodeRecord(rec)
 		if ev != nil || err != nil {
 			return ev, err
 		}
 	}
+}
+
+// pendingOrNextRecord returns the value left over after another on its
+// line (`}{`, as Firehose writes records), else the next record.
+func (rd *Reader) pendingOrNextRecord() (record, error) {
+	if len(rd.pending) > 0 {
+		rec := rd.pending[0]
+		rd.pending = rd.pending[1:]
+		return rec, nil
+	}
+	return rd.nextRecord()
 }
 
 // All returns a single-use iterator over the events and errors of Next, ending at

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/auditq/auditq/auditlog"
 	"github.com/auditq/auditq/internal/audittest"
+	"github.com/auditq/auditq/jq"
 )
 
 // The four recipes of the setup guides. select recipes get their ID and user
@@ -85,18 +85,12 @@ func gojqReference(t *testing.T, expr string, compact bool, values []any) []byte
 // (encoding/json with UseNumber). An EventList becomes its items, since auditq
 // reads the events in a list.
 func streamValues(data []byte) ([]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	all, err := jq.ParseJSONStream(data)
+	if err != nil {
+		return nil, err
+	}
 	var values []any
-	for {
-		var v any
-		err := dec.Decode(&v)
-		if err == io.EOF {
-			return values, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, v := range all {
 		if m, ok := v.(map[string]any); ok && m["kind"] == "EventList" {
 			items, _ := m["items"].([]any)
 			values = append(values, items...)
@@ -104,6 +98,7 @@ func streamValues(data []byte) ([]any, error) {
 		}
 		values = append(values, v)
 	}
+	return values, nil
 }
 
 // pickIDAndUser takes the auditID of the middle event and a service account's

@@ -265,9 +265,7 @@ func appendColumns(b, rec []byte, cols map[string]int) ([]byte, error) {
 		if r.Null() {
 			continue
 		}
-		b = append(b, ',', '"')
-		b = append(b, columnNames[col]...)
-		b = append(b, '"', ':')
+		b = auditlog.AppendMemberKey(b, columnNames[col])
 		switch col {
 		case "User", "SourceIps", "ObjectRef", "ResponseStatus", "RequestObject", "ResponseObject", "Annotations":
 			if r.Peek() == '"' {

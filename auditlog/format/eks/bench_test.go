@@ -24,7 +24,7 @@ func BenchmarkFirehose(b *testing.B) {
 	events, size := audittest.BenchEvents(b)
 	var data []byte
 	for start := 0; start < len(events); start += 100 {
-		data = append(data, gz(payload(events[start:min(start+100, len(events))], streamOf(start/100)))...)
+		data = append(data, audittest.Gzip(payload(events[start:min(start+100, len(events))], streamOf(start/100)))...)
 	}
 	formattest.BenchRead(b, data, size, len(events), Format)
 }
@@ -35,7 +35,7 @@ func BenchmarkLambda(b *testing.B) {
 	events, size := audittest.BenchEvents(b)
 	var data bytes.Buffer
 	for start := 0; start < len(events); start += 1000 {
-		p := gz(payload(events[start:min(start+1000, len(events))], streamOf(start/1000)))
+		p := audittest.Gzip(payload(events[start:min(start+1000, len(events))], streamOf(start/1000)))
 		data.WriteString(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(p) + `"}}` + "\n")
 	}
 	formattest.BenchRead(b, data.Bytes(), size, len(events), Lambda)

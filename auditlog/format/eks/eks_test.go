@@ -2,7 +2,6 @@ package eks
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/csv"
@@ -82,14 +81,6 @@ func sortedPayload(lines [][]byte, stream string) []byte {
 	return out
 }
 
-func gz(b []byte) []byte {
-	var out bytes.Buffer
-	w := gzip.NewWriter(&out)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
-}
-
 type read struct {
 	raw, nodes []string
 	pos        []auditlog.Position
@@ -127,14 +118,14 @@ func TestShapesAroundKubeAPIServerEvents(t *testing.T) {
 	// with a control message among them; and the whole object gzipped again.
 	var firehose []byte
 	for start := 0; start < len(lines); start += 100 {
-		firehose = append(firehose, gz(payload(lines[start:min(start+100, len(lines))], streamOf(start/100)))...)
+		firehose = append(firehose, audittest.Gzip(payload(lines[start:min(start+100, len(lines))], streamOf(start/100)))...)
 		if start == 300 {
-			firehose = append(firehose, gz([]byte(`{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}`))...)
+			firehose = append(firehose, audittest.Gzip([]byte(`{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}`))...)
 		}
 	}
 	// One payload split over two gzip members: the boundary falls inside it.
 	one := payload(lines[:300], "s")
-	split := append(gz(one[:len(one)/2]), gz(one[len(one)/2:])...)
+	split := append(audittest.Gzip(one[:len(one)/2]), audittest.Gzip(one[len(one)/2:])...)
 	var export, insights strings.Builder
 	for i, l := range lines {
 		fmt.Fprintf(&export, "%s %s\n", time.UnixMilli(1700000000000+int64(i)).UTC().Format("2006-01-02T15:04:05.000Z"), l)
@@ -154,7 +145,7 @@ func TestShapesAroundKubeAPIServerEvents(t *testing.T) {
 	cw.Flush()
 	var lambda strings.Builder
 	for start := 0; start < 600; start += 200 {
-		lambda.WriteString(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz(payload(lines[start:start+200], "s"))) + `"}}` + "\n")
+		lambda.WriteString(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(audittest.Gzip(payload(lines[start:start+200], "s"))) + `"}}` + "\n")
 	}
 	insights.Write(insightsJSON)
 
@@ -168,7 +159,7 @@ func TestShapesAroundKubeAPIServerEvents(t *testing.T) {
 		{"filter-log-events, pages of 1000", []byte(pages(lines, 1000, true)), Format, len(lines), "/" + streamOf(len(lines)-1)},
 		{"get-log-events", []byte(pages(lines, 700, false)), Format, len(lines), "/"},
 		{"subscription payloads, Firehose", firehose, Format, len(lines), "prod/" + streamOf((len(lines)-1)/100)},
-		{"Firehose, gzipped again", gz(firehose), Format, len(lines), "prod/" + streamOf((len(lines)-1)/100)},
+		{"Firehose, gzipped again", audittest.Gzip(firehose), Format, len(lines), "prod/" + streamOf((len(lines)-1)/100)},
 		{"a payload over two gzip members", split, Format, 300, "prod/s"},
 		{"a payload with sorted keys", sortedPayload(lines[:400], "sorted"), Format, 400, "prod/sorted"},
 		{"export task", []byte(export.String()), Export, len(lines), "/"},
@@ -213,7 +204,7 @@ func TestTruncated(t *testing.T) {
 	}{
 		{"filter-log-events", []byte(pages([][]byte{lines[0], cut, lines[2]}, 10, true)), Format},
 		{"export", []byte("2024-05-01T12:00:00.123Z " + string(lines[0]) + "\n2024-05-01T12:00:00.124Z " + string(cut) + "\n2024-05-01T12:00:00.125Z " + string(lines[2]) + "\n"), Export},
-		{"Lambda", []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz(payload([][]byte{lines[0], cut, lines[2]}, "s"))) + `"}}` + "\n"), Lambda},
+		{"Lambda", []byte(`{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(audittest.Gzip(payload([][]byte{lines[0], cut, lines[2]}, "s"))) + `"}}` + "\n"), Lambda},
 	} {
 		got := readAll(t, tc.data, 1, tc.format)
 		if diff := cmp.Diff([]string{string(lines[0]), string(lines[2])}, got.raw); diff != "" {
@@ -253,14 +244,15 @@ func TestBroken(t *testing.T) {
 // cut, is an error at its awslogs.data; the events of the next are read.
 func TestLambdaDamage(t *testing.T) {
 	lines, _ := audittest.KubeAPIServerLines(t)
-	good := `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz(payload(lines[:3], "s"))) + `"}}`
-	whole := gz(payload(lines[:3], "s"))
+	good := `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(audittest.Gzip(payload(lines[:3], "s"))) + `"}}`
+	whole := audittest.Gzip(payload(lines[:3], "s"))
 	for _, tc := range []struct{ name, rec, msg string }{
 		{"not base64", `{"awslogs":{"data":"%%%"}}`, "<input>:1:20: awslogs.data: illegal base64"},
 		{"not gzip", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString([]byte("plain text")) + `"}}`, "<input>:1:20: awslogs.data: gzip: invalid header"},
 		{"gzip cut", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(whole[:len(whole)/2]) + `"}}`, "<input>:1:20: awslogs.data: unexpected EOF"},
 		{"no data", `{"awslogs":{}}`, "<input>:1:1: a Lambda event without awslogs.data"},
-		{"a payload that is no payload", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(gz([]byte(`{"a":1}`))) + `"}}`, "<input>:1:20: awslogs.data: not CloudWatch Logs output"},
+		{"a message that is no event", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(audittest.Gzip(payload([][]byte{lines[0][:50]}, "s"))) + `"}}`, "<input>:1:20: awslogs.data: message: event cut short"},
+		{"a payload that is no payload", `{"awslogs":{"data":"` + base64.StdEncoding.EncodeToString(audittest.Gzip([]byte(`{"a":1}`))) + `"}}`, "<input>:1:20: awslogs.data: not CloudWatch Logs output"},
 	} {
 		got := readAll(t, []byte(tc.rec+"\n"+good+"\n"), 1, Lambda)
 		if len(got.raw) != 3 || len(got.errs) != 1 || !strings.Contains(got.errs[0], tc.msg) {
@@ -305,7 +297,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"results":[[{"field":"@message","value":"{}"}]]}`), uint8(0))
 	f.Add([]byte("2024-05-01T12:00:00.123Z "+string(lines[0])), uint8(1))
 	f.Add([]byte(`2023-12-05,"{""auditID"":""a""}",kube-apiserver-audit-1`), uint8(2))
-	f.Add([]byte(`{"awslogs":{"data":"`+base64.StdEncoding.EncodeToString(gz(payload(lines[:2], "s")))+`"}}`), uint8(3))
+	f.Add([]byte(`{"awslogs":{"data":"`+base64.StdEncoding.EncodeToString(audittest.Gzip(payload(lines[:2], "s")))+`"}}`), uint8(3))
 	formats := []auditlog.Format{Format, Export, InsightsCSV, Lambda}
 	f.Fuzz(func(t *testing.T, rec []byte, which uint8) {
 		format := formats[int(which)%len(formats)]

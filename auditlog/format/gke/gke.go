@@ -259,10 +259,7 @@ func stringAt(rec []byte, off int) []byte {
 // members in kube-apiserver's order.
 func appendEvent(b, rec []byte, e *logEntry) ([]byte, error) {
 	str := func(key string, v []byte) {
-		b = append(b, ',', '"')
-		b = append(b, key...)
-		b = append(b, '"', ':')
-		b = auditlog.AppendQuoted(b, v)
+		b = auditlog.AppendQuoted(auditlog.AppendMemberKey(b, key), v)
 	}
 	b = append(b, `{"kind":"Event","apiVersion":"audit.k8s.io/v1"`...)
 	str("auditID", stringAt(rec, e.insertID))
@@ -313,9 +310,7 @@ func appendEvent(b, rec []byte, e *logEntry) ([]byte, error) {
 		if body.off < 0 {
 			continue
 		}
-		b = append(b, ',', '"')
-		b = append(b, body.key...)
-		b = append(b, '"', ':')
+		b = auditlog.AppendMemberKey(b, body.key)
 		if b, err = appendWithoutType(b, rec, body.off); err != nil {
 			return b, err
 		}

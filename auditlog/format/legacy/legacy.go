@@ -204,10 +204,7 @@ func appendList(dst, v []byte) []byte {
 // members in kube-apiserver's order.
 func appendEvent(dst []byte, f *fields, ts time.Time) []byte {
 	str := func(key string, v []byte) {
-		dst = append(dst, ',', '"')
-		dst = append(dst, key...)
-		dst = append(dst, '"', ':')
-		dst = auditlog.AppendQuoted(dst, v)
+		dst = auditlog.AppendQuoted(auditlog.AppendMemberKey(dst, key), v)
 	}
 	dst = append(dst, `{"kind":"Event","apiVersion":"audit.k8s.io/v1"`...)
 	str("auditID", f.id)
