@@ -102,7 +102,7 @@ func expand(paths []string, formats []Format, sniff bool) (files []string, errs 
 			if err != nil {
 				errs = append(errs, err)
 			}
-			for _, b := range backups {
+			for _, b := range oneCopyEach(backups) {
 				add(b.path)
 			}
 		}
@@ -181,6 +181,20 @@ func sortBackups(bs []backup) {
 	})
 }
 
+// oneCopyEach keeps one file of each backup (sorted by sortBackups): the
+// plain one while lumberjack is still writing its compressed copy, which is
+// complete only once the plain file is removed.
+func oneCopyEach(bs []backup) []backup {
+	out := bs[:0:0]
+	for _, b := range bs {
+		if n := len(out); n > 0 && out[n-1].time.Equal(b.time) && trimCompression(out[n-1].path) == trimCompression(b.path) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 // dirWalk collects the audit logs of a directory tree.
 type dirWalk struct {
 	formats []Format
@@ -252,6 +266,7 @@ func (w *dirWalk) walk(dir string, fi os.FileInfo) {
 	for _, name := range slices.Sorted(maps.Keys(sets)) {
 		s := sets[name]
 		sortBackups(s.backups)
+		s.backups = oneCopyEach(s.backups)
 		members := make([]string, 0, len(s.backups)+1)
 		for _, b := range s.backups {
 			members = append(members, b.path)

@@ -79,7 +79,7 @@ func (rd *Reader) start() {
 	if !rd.bomDone {
 		rd.bomDone = true
 		want := 3
-		if !rd.detected && len(rd.cfg.formats) > 0 {
+		if !rd.detected && len(rd.cfg.formats) > 0 && !rd.cfg.follow {
 			want = DetectHead
 		}
 		for rd.w-rd.r < want && !rd.eof && rd.readErr == nil {
@@ -92,6 +92,15 @@ func (rd *Reader) start() {
 		}
 	}
 	if !rd.detected {
+		if rd.cfg.follow && len(rd.cfg.formats) > 0 {
+			// A followed log grows a line at a time: decide on its first
+			// whole line rather than wait for DetectHead bytes.
+			for bytes.IndexByte(rd.buf[rd.r:rd.w], '\n') < 0 && rd.w-rd.r < DetectHead && !rd.eof && rd.readErr == nil {
+				if rd.fill() != nil {
+					break
+				}
+			}
+		}
 		rd.detected = true
 		rd.format = detectFormat(rd.buf[rd.r:min(rd.w, rd.r+DetectHead)], rd.cfg.formats)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 )
 
 // Defaults of the Reader options.
@@ -33,10 +34,17 @@ type config struct {
 	rawFields     bool
 	formats       []Format
 	pipelineOnly  string // the first option given that only ScanFiles, ScanReader and ReadFiles take
+
+	// Following (FollowFiles).
+	follow       bool          // the stream grows: detect the format on its first line
+	pollInterval time.Duration // how often an idle followed log is looked at
+	watermark    time.Duration // WithMerge: how long an event waits for other streams
+
+	skip func(*Candidate) bool // WithSkip
 }
 
 func defaultConfig() config {
-	return config{maxLineSize: DefaultMaxLineSize, maxZstdWindow: DefaultMaxZstdWindow, chunkSize: defaultChunkSize}
+	return config{maxLineSize: DefaultMaxLineSize, maxZstdWindow: DefaultMaxZstdWindow, chunkSize: defaultChunkSize, pollInterval: DefaultPollInterval}
 }
 
 // Option configures a Reader. Options are checked when the Reader is made, and
@@ -158,4 +166,52 @@ func WithLiterals(lits ...string) Option {
 // finds them on its first call.
 func WithRawFields() Option {
 	return func(c *config) error { c.rawFields = true; return nil }
+}
+
+// DefaultPollInterval is how often FollowFiles looks at an idle log for new
+// lines and for a rotation: new events are delivered within about this long.
+const DefaultPollInterval = 50 * time.Millisecond
+
+// WithPollInterval sets how often FollowFiles looks at an idle log (default
+// DefaultPollInterval; at least 1 ms). A log that is being written is read
+// without waiting.
+func WithPollInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("auditlog: WithPollInterval(%v): must be at least 1ms", d)
+		}
+		c.pollInterval = d
+		c.notForReader("WithPollInterval")
+		return nil
+	}
+}
+
+// WithMerge makes FollowFiles treat each path as one stream (one
+// control-plane node's logs) and interleave the streams by Event.Time, as
+// Merge does. Live logs are merged with a watermark: an event is held until
+// every other stream has delivered one at least as late, or for the
+// watermark, whichever comes first, so a quiet node delays the others by at
+// most that much; an event that arrives more than the watermark late is
+// delivered as it comes, after later ones.
+func WithMerge(watermark time.Duration) Option {
+	return func(c *config) error {
+		if watermark <= 0 {
+			return fmt.Errorf("auditlog: WithMerge(%v): the watermark must be positive", watermark)
+		}
+		c.watermark = watermark
+		c.notForReader("WithMerge")
+		return nil
+	}
+}
+
+// WithSkip lets ScanFiles and FollowFiles leave rotated backups unread: skip
+// is called on the caller's goroutine for each backup (never for an active
+// log) before it is read, and returning true leaves it out. An index or the
+// time range of a query decides; see Candidate.
+func WithSkip(skip func(*Candidate) bool) Option {
+	return func(c *config) error {
+		c.skip = skip
+		c.notForReader("WithSkip")
+		return nil
+	}
 }

@@ -46,7 +46,7 @@ func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opt
 				return
 			}
 		}
-		files, opened, errs := snapshot(paths, cfg.formats)
+		files, opened, _, errs := snapshot(paths, &cfg)
 		defer func() {
 			for _, f := range opened {
 				f.Close() // those never reached; the others are closed already
@@ -73,20 +73,25 @@ const maxOpenedAhead = 512
 // it began: an active log that lumberjack renames to a backup while it is
 // read, a backup it compresses and removes, or the oldest one it deletes, is
 // still read to its end from the open file. A rotation between listing and
-// opening changes the listing, so then both are done again.
-func snapshot(paths []string, formats []Format) (files []string, opened map[string]*os.File, errs []error) {
+// opening changes the listing, so then both are done again. Backups that
+// cfg.skip leaves out are dropped; listing is every file of the sets, as
+// listed without judging content.
+func snapshot(paths []string, cfg *config) (files []string, opened map[string]*os.File, listing []string, errs []error) {
 	for try := 0; ; try++ {
 		before, _ := expand(paths, nil, false)
-		files, errs = Expand(paths, formats...)
-		opened = make(map[string]*os.File, min(len(files), maxOpenedAhead))
+		files, errs = Expand(paths, cfg.formats...)
+		files, opened = pruneBackups(files, cfg.skip)
 		for _, path := range files[:min(len(files), maxOpenedAhead)] {
+			if opened[path] != nil {
+				continue
+			}
 			if f, err := os.Open(path); err == nil {
 				opened[path] = f
 			} // else the read reports it
 		}
 		again, _ := expand(paths, nil, false)
 		if slices.Equal(before, again) || try == 2 {
-			return files, opened, errs
+			return files, opened, again, errs
 		}
 		for _, f := range opened {
 			f.Close()
