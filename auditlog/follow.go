@@ -74,7 +74,11 @@ func FollowFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], o
 				}
 			}
 		}
-		if !catchUp(ctx, plans, work, opts, cfg.watermark > 0, yield) {
+		if cfg.watermark > 0 {
+			followMerged(ctx, plans, work, opts, cfg, yield)
+			return
+		}
+		if !catchUp(ctx, plans, work, opts, yield) {
 			return
 		}
 		followTails(ctx, plans, work, cfg, yield)
@@ -208,30 +212,17 @@ func lineBoundary(f *os.File) (end int64, lines int, err error) {
 }
 
 // catchUp reads what the plans' files hold now, and reports whether to go on.
-func catchUp[T any](ctx context.Context, plans []*followPlan, work WorkFunc[T], opts []Option, merge bool, yield func(Result[T]) bool) bool {
+func catchUp[T any](ctx context.Context, plans []*followPlan, work WorkFunc[T], opts []Option, yield func(Result[T]) bool) bool {
 	halted := false
-	y := func(r Result[T]) bool {
+	var all []source
+	for _, pl := range plans {
+		all = append(all, pl.srcs...)
+	}
+	scan(ctx, all, work, opts, func(r Result[T]) bool {
 		ok := yield(r)
 		halted = !ok
 		return ok
-	}
-	if merge && len(plans) > 1 {
-		streams := make([]iter.Seq[Result[T]], len(plans))
-		for i, pl := range plans {
-			streams[i] = func(yield func(Result[T]) bool) { scan(ctx, pl.srcs, work, opts, yield) }
-		}
-		for r := range Merge(streams...) {
-			if !y(r) {
-				return false
-			}
-		}
-	} else {
-		var all []source
-		for _, pl := range plans {
-			all = append(all, pl.srcs...)
-		}
-		scan(ctx, all, work, opts, y)
-	}
+	})
 	return !halted && ctx.Err() == nil
 }
 
@@ -243,8 +234,7 @@ type tailMsg[T any] struct {
 	ack chan struct{}
 }
 
-// followTails runs a goroutine per tail and delivers their results: as they
-// come, or interleaved by time with the watermark.
+// followTails runs a goroutine per tail and delivers their results as they come.
 func followTails[T any](ctx context.Context, plans []*followPlan, work WorkFunc[T], cfg config, yield func(Result[T]) bool) {
 	var tails []*tail
 	for _, pl := range plans {
@@ -267,35 +257,117 @@ func followTails[T any](ctx context.Context, plans []*followPlan, work WorkFunc[
 			runTail(inner, t, i, cfg, work, out)
 		}()
 	}
-	heads := make([]*tailMsg[T], len(tails))
 	for {
-		for cfg.watermark > 0 { // deliver the earliest held event if it may go
+		select {
+		case m := <-out:
+			if !yield(m.r) {
+				return
+			}
+			m.ack <- struct{}{}
+		case <-ctx.Done():
+			yield(Result[T]{Err: ctx.Err()})
+			return
+		}
+	}
+}
+
+// followMerged delivers the plans' streams (each the files read, then its
+// logs followed) interleaved by time. The earliest event held goes out when
+// every other stream holds one too, or has sent nothing for the watermark
+// (it is quiet; its events may then come late).
+func followMerged[T any](ctx context.Context, plans []*followPlan, work WorkFunc[T], opts []Option, cfg config, yield func(Result[T]) bool) {
+	inner, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	out := make(chan tailMsg[T])
+	ended := make(chan int)
+	for i, pl := range plans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ack := make(chan struct{}, 1)
+			scan(inner, pl.srcs, work, opts, func(r Result[T]) bool {
+				if inner.Err() != nil {
+					return false
+				}
+				select {
+				case out <- tailMsg[T]{idx: i, r: r, at: time.Now(), ack: ack}:
+				case <-inner.Done():
+					return false
+				}
+				select {
+				case <-ack:
+					return true
+				case <-inner.Done():
+					return false
+				}
+			})
+			var tails sync.WaitGroup
+			for _, t := range pl.tails {
+				tails.Add(1)
+				go func() {
+					defer tails.Done()
+					runTail(inner, t, i, cfg, work, out)
+				}()
+			}
+			tails.Wait()
+			select {
+			case ended <- i:
+			case <-inner.Done():
+			}
+		}()
+	}
+	queues := make([][]tailMsg[T], len(plans))
+	lastSeen := make([]time.Time, len(plans))
+	done := make([]bool, len(plans))
+	for i := range lastSeen {
+		lastSeen[i] = time.Now()
+	}
+	running := len(plans)
+	for {
+		for { // deliver the earliest event held, while it may go
 			best := -1
-			all := true
-			for i, h := range heads {
-				if h == nil {
-					all = false
-				} else if best < 0 || timeKey(h.r.Event) < timeKey(heads[best].r.Event) {
+			for i, q := range queues {
+				if len(q) > 0 && (best < 0 || timeKey(q[0].r.Event) < timeKey(queues[best][0].r.Event)) {
 					best = i
 				}
 			}
-			if best < 0 || !all && time.Since(heads[best].at) < cfg.watermark {
+			if best < 0 {
 				break
 			}
-			h := heads[best]
-			heads[best] = nil
-			if !yield(h.r) {
+			ready := true
+			for i, q := range queues {
+				if len(q) == 0 && !done[i] && time.Since(lastSeen[i]) < cfg.watermark {
+					ready = false
+				}
+			}
+			if !ready {
+				break
+			}
+			m := queues[best][0]
+			queues[best] = queues[best][1:]
+			if !yield(m.r) {
 				return
 			}
-			h.ack <- struct{}{}
+			m.ack <- struct{}{}
+		}
+		held := false
+		for _, q := range queues {
+			held = held || len(q) > 0
+		}
+		if running == 0 && !held {
+			return
 		}
 		var due <-chan time.Time
 		var timer *time.Timer
-		if cfg.watermark > 0 {
+		if held {
 			var first time.Time
-			for _, h := range heads {
-				if h != nil && (first.IsZero() || h.at.Before(first)) {
-					first = h.at
+			for i, q := range queues {
+				if len(q) == 0 && !done[i] && (first.IsZero() || lastSeen[i].Before(first)) {
+					first = lastSeen[i]
 				}
 			}
 			if !first.IsZero() {
@@ -303,29 +375,29 @@ func followTails[T any](ctx context.Context, plans []*followPlan, work WorkFunc[
 				due = timer.C
 			}
 		}
-		var m tailMsg[T]
-		got := false
 		select {
-		case m = <-out:
-			got = true
+		case m := <-out:
+			lastSeen[m.idx] = time.Now()
+			if m.r.Err != nil {
+				if !yield(m.r) {
+					return
+				}
+				m.ack <- struct{}{}
+			} else {
+				queues[m.idx] = append(queues[m.idx], m)
+			}
+		case i := <-ended:
+			done[i] = true
+			running--
 		case <-due:
 		case <-ctx.Done():
 		}
 		if timer != nil {
 			timer.Stop()
 		}
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			yield(Result[T]{Err: ctx.Err()})
 			return
-		case !got:
-		case cfg.watermark > 0 && m.r.Err == nil:
-			heads[m.idx] = &m
-		default:
-			if !yield(m.r) {
-				return
-			}
-			m.ack <- struct{}{}
 		}
 	}
 }
@@ -376,9 +448,19 @@ func runTail[T any](ctx context.Context, t *tail, idx int, cfg config, work Work
 		}
 	}
 	var finished os.FileInfo // the file just followed to its end
+	var finishedFile *os.File
+	defer func() {
+		if finishedFile != nil {
+			finishedFile.Close()
+		}
+	}()
 	for {
 		if t.file == nil {
 			missed, err := t.reopen(ctx, cfg.pollInterval, finished)
+			if finishedFile != nil {
+				finishedFile.Close()
+				finishedFile = nil
+			}
 			if err != nil {
 				return // ctx ended
 			}
@@ -417,8 +499,12 @@ func runTail[T any](ctx context.Context, t *tail, idx int, cfg config, work Work
 		if !read() {
 			return
 		}
-		finished = tr.fi
-		t.file.Close()
+		// Kept open until the next file is found: while it is open, its
+		// inode cannot be reused by a later backup and mistaken for it.
+		if finishedFile != nil {
+			finishedFile.Close()
+		}
+		finished, finishedFile = tr.fi, t.file
 		t.file = nil
 		if tr.truncated {
 			err := fmt.Errorf("truncated while followed (copied and truncated in place?): read again from its start; lines written between the last read and the truncation are lost")
@@ -440,7 +526,12 @@ type backupGroup struct {
 // compressed one, which is complete once the plain file is gone.
 func openBackup(b backupGroup) (*os.File, string, error) {
 	var firstErr error
-	for _, p := range b.paths {
+	paths := b.paths
+	if p := b.paths[0]; trimCompression(p) == p {
+		// Compressed since it was listed.
+		paths = append(paths[:len(paths):len(paths)], p+".gz", p+".zst", p+".zstd")
+	}
+	for _, p := range paths {
 		f, err := os.Open(p)
 		if err == nil {
 			return f, p, nil

@@ -273,6 +273,9 @@ func (m *Matcher) Literals() []string {
 	return nil
 }
 
+// TimeRange returns the bounds on stageTimestamp (zero when open), resolved.
+func (m *Matcher) TimeRange() (since, until time.Time) { return m.since, m.until }
+
 // MatchesAll reports whether the matcher lets every event through.
 func (m *Matcher) MatchesAll() bool { return m.empty }
 

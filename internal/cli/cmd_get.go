@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,6 +41,7 @@ exit status is 4.
 	_ = cmd.MarkFlagRequired("id")
 	outputFlag(cmd, &o.output, "json", "json", "pretty")
 	o.addFilterFlags(cmd, true)
+	o.addFollowFlags(cmd)
 	return cmd
 }
 
@@ -49,6 +52,9 @@ func runGet(e *env, o *getOptions, args []string) error {
 	s, err := newSession(e, &o.inputFlags, args)
 	if err != nil {
 		return err
+	}
+	if o.follow {
+		return runGetFollow(e, o, s)
 	}
 	found := make(map[string][]*auditlog.Event, len(o.filter.AuditIDs))
 	for ev := range s.events() {
@@ -83,6 +89,42 @@ func runGet(e *env, o *getOptions, args []string) error {
 	}
 	if len(missing) > 0 {
 		return &exitError{exitNotFound, notFound(missing).Error()}
+	}
+	return nil
+}
+
+// runGetFollow prints each event of the requests as it is read, and ends
+// when every request has its last stage (ResponseComplete or Panic), or on
+// an interrupt.
+func runGetFollow(e *env, o *getOptions, s *session) error {
+	colors := o.palette(e)
+	complete := map[string]bool{}
+	for _, id := range o.filter.AuditIDs {
+		complete[id] = false
+	}
+	var buf bytes.Buffer
+	for ev := range s.events() {
+		buf.Reset()
+		writeRaw(&buf, ev.Raw(), o.output == "pretty", e.stdoutTTY, colors)
+		s.write(buf.Bytes())
+		if st := string(ev.Stage()); st == "ResponseComplete" || st == "Panic" {
+			complete[string(ev.AuditID())] = true
+		}
+		if !slices.Contains(slices.Collect(maps.Values(complete)), false) {
+			break
+		}
+	}
+	var missing []string
+	for _, id := range o.filter.AuditIDs {
+		if !complete[id] && !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	if err := s.finish("the events found were printed"); err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return &exitError{exitNotFound, fmt.Sprintf("not complete (no ResponseComplete or Panic stage seen): %s", strings.TrimPrefix(notFound(missing).Error(), "not found: "))}
 	}
 	return nil
 }
@@ -164,5 +206,6 @@ tool (and auditq itself) reads.
 		},
 	}
 	o.addFilterFlags(cmd, true)
+	o.addFollowFlags(cmd)
 	return cmd
 }

@@ -80,6 +80,7 @@ events are read with input and inputs. input_filename gives an event's file.
 	fs.BoolVarP(&o.fromFile, "from-file", "f", false, "read the expression from the file EXPR names")
 	fs.BoolVar(&o.raw0, "raw-output0", false, "like -r, with a NUL after each value")
 	o.addFilterFlags(cmd, false)
+	o.addFollowFlags(cmd)
 	return cmd
 }
 
@@ -138,6 +139,9 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 		return &exitError{exitCompile, msg}
 	}
 
+	if o.follow && (o.slurp || o.nullInput) {
+		return &exitError{exitUsage, "--follow reads without end: it cannot be used with --slurp or --null-input"}
+	}
 	s, err := newSession(e, &o.inputFlags, inputs)
 	if err != nil {
 		return err
@@ -175,7 +179,7 @@ func runQuery(e *env, o *queryOptions, expr string, inputs []string) error {
 			}
 		default:
 			for v := range src.values() {
-				if r.emit(r.evaluate(v, src.source, res)); r.halted || s.writeErr != nil || s.stopped {
+				if r.emit(r.evaluate(v, src.source, res)); r.halted || s.writeFailed.Load() || s.stopped {
 					break
 				}
 			}
@@ -273,7 +277,7 @@ func (r *queryRun) runParallel() {
 		return true
 	}
 	for _, res := range scanEvents(r.s, work, opts...) {
-		if r.emit(res); r.halted || r.s.writeErr != nil || r.s.stopped {
+		if r.emit(res); r.halted || r.s.writeFailed.Load() || r.s.stopped {
 			return
 		}
 	}

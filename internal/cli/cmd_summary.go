@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -19,8 +20,9 @@ import (
 
 type summaryOptions struct {
 	inputFlags
-	output string
-	top    int
+	output   string
+	top      int
+	interval time.Duration
 }
 
 // summaryOutput is the -o json/yaml document: the Report plus what reading saw.
@@ -59,7 +61,9 @@ docs/commands.md); counts there are complete, lists are cut at --top.
 	}
 	outputFlag(cmd, &o.output, "table", "table", "json", "yaml")
 	cmd.Flags().IntVar(&o.top, "top", 5, "rows in each top list")
+	cmd.Flags().DurationVar(&o.interval, "interval", 2*time.Second, "with --follow: how often the summary is redrawn (on a terminal) or printed (one JSON line each)")
 	o.addFilterFlags(cmd, true)
+	o.addFollowFlags(cmd)
 	return cmd
 }
 
@@ -75,6 +79,9 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 		return err
 	}
 	sum := summary.New(o.top, timelineBuckets)
+	if o.follow {
+		return followSummary(e, o, s, sum)
+	}
 	// The summary reads no bodies: on kube-apiserver's lines they are stepped over.
 	for ev := range s.events(auditlog.WithoutBodies()) {
 		sum.Add(ev)
@@ -92,6 +99,69 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 		s.write(b)
 	default:
 		s.write(renderSummary(doc, o.colored(e)))
+	}
+	return s.finish("the summary counts the events that could be read")
+}
+
+// followSummary keeps the summary of a followed log up to date: on a
+// terminal (with -o table) it redraws the screen every interval; otherwise it
+// prints the summary so far every interval, one compact JSON document a line
+// (YAML documents with -o yaml), and once more at the end.
+func followSummary(e *env, o *summaryOptions, s *session, sum *summary.Builder) error {
+	if o.interval < 100*time.Millisecond {
+		return &exitError{exitUsage, fmt.Sprintf("--interval %v: want at least 100ms", o.interval)}
+	}
+	var mu sync.Mutex // sum is built by the reader and read by the printer
+	redraw := e.stdoutTTY && o.output == "table"
+	show := func(final bool) {
+		mu.Lock()
+		rep := sum.Report()
+		mu.Unlock()
+		s.mu.Lock()
+		doc := summaryOutput{rep, s.problems}
+		s.mu.Unlock()
+		var b []byte
+		switch {
+		case redraw:
+			b = []byte("\x1b[H\x1b[2J")
+			if !final {
+				b = fmt.Appendf(b, "auditq summary --follow: %s, every %v (Ctrl-C to stop)\n\n", time.Now().Format(time.TimeOnly), o.interval)
+			}
+			b = append(b, renderSummary(doc, o.colored(e))...)
+		case o.output == "yaml":
+			y, _ := yaml.Marshal(doc)
+			b = append([]byte("---\n"), y...)
+		default:
+			b, _ = json.Marshal(doc)
+			b = append(b, '\n')
+		}
+		s.write(b)
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(o.interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				show(false)
+			}
+		}
+	}()
+	for ev := range s.events(auditlog.WithoutBodies()) {
+		mu.Lock()
+		sum.Add(ev)
+		mu.Unlock()
+	}
+	close(quit)
+	wg.Wait()
+	if !s.writeFailed.Load() {
+		show(true)
 	}
 	return s.finish("the summary counts the events that could be read")
 }

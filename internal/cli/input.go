@@ -30,6 +30,14 @@ type inputFlags struct {
 	maxLine     string
 	threads     int
 	color, mono bool // jq's -C and -M
+	follow      bool
+	watermark   time.Duration
+}
+
+// addFollowFlags registers --follow, for the commands that stream their output.
+func (in *inputFlags) addFollowFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&in.follow, "follow", "F", false, "after the input, keep reading the active logs as they grow and across rotation, until interrupted")
+	cmd.Flags().DurationVar(&in.watermark, "merge-watermark", time.Second, "with --follow --merge: how long an event waits for the other inputs to catch up")
 }
 
 // colored reports whether output gets colour: on a terminal unless NO_COLOR
@@ -99,16 +107,25 @@ type session struct {
 	strict  bool
 	maxLine int
 
-	mu       sync.Mutex // orders stderr between reports and the progress line
-	problems int
-	stopped  bool // --strict met a problem: read no further
-	writeErr error
-	progress *progress
-	spool    *os.File // stdin copied to a temporary file, for --since 2h
+	mu          sync.Mutex // orders stderr between reports and the progress line
+	problems    int
+	stopped     bool        // --strict met a problem: read no further
+	writeErr    error       // guarded by mu while following (the flusher writes too)
+	writeFailed atomic.Bool // writeErr is set: readable from any goroutine
+	progress    *progress
+	spool       *os.File // stdin copied to a temporary file, for --since 2h
 	// anyEvent: an audit event was read, whether or not it passed the filters.
 	anyEvent    atomic.Bool
 	consumed    bool // the inputs were read (query -n may never read them)
 	interrupted bool
+
+	follow    bool
+	watermark time.Duration
+	// pruned: backups were left unread (by their times or an index), so
+	// finding no event read is not "no audit events in the input".
+	pruned atomic.Bool
+	flusher   chan struct{} // closed to stop the follow-mode flusher
+	flushDone sync.WaitGroup
 }
 
 // newSession checks the filters and the inputs; args are the FILE|DIR|- arguments.
@@ -124,7 +141,11 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	if err != nil || maxLine < auditlog.MinMaxLineSize || maxLine > auditlog.MaxMaxLineSize {
 		return nil, &exitError{exitUsage, fmt.Sprintf("--max-line-size %q: want a size from 64 bytes to 1GiB, such as 1048576 or 64MiB", in.maxLine)}
 	}
-	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine}
+	if in.follow && in.watermark <= 0 {
+		return nil, &exitError{exitUsage, fmt.Sprintf("--merge-watermark %v: want a positive duration", in.watermark)}
+	}
+	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine,
+		follow: in.follow, watermark: in.watermark}
 	useStdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -185,6 +206,7 @@ func (s *session) resolveRelative() error {
 
 func (s *session) close() {
 	s.stop()
+	s.stopFlusher()
 	if s.spool != nil {
 		s.spool.Close()
 		os.Remove(s.spool.Name())
@@ -213,6 +235,7 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		s.consumed = true
 		s.startProgress()
 		defer s.stopProgress()
+		s.startFlusher()
 		filtered := func(ev *auditlog.Event, out *T) bool {
 			if !s.anyEvent.Load() {
 				s.anyEvent.Store(true)
@@ -225,6 +248,9 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		}
 		if lits := s.matcher.Literals(); lits != nil {
 			opts = append(opts, auditlog.WithLiterals(lits...))
+		}
+		if skip := s.skipper(); skip != nil {
+			opts = append(opts, auditlog.WithSkip(skip))
 		}
 		sources := sources(s, filtered, opts)
 		if s.merge && len(sources) > 1 {
@@ -239,6 +265,22 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 	}
 }
 
+// skipper leaves unread the backups that cannot hold a matching event: by
+// the times in their names, for --since and --until.
+func (s *session) skipper() func(*auditlog.Candidate) bool {
+	since, until := s.matcher.TimeRange()
+	if since.IsZero() && until.IsZero() {
+		return nil
+	}
+	return func(c *auditlog.Candidate) bool {
+		if c.OutsideTimes(since, until) {
+			s.pruned.Store(true)
+			return true
+		}
+		return false
+	}
+}
+
 // sources are the result streams: standard input, then the files, all as one
 // stream, or, to be merged, one per argument.
 func sources[T any](s *session, work auditlog.WorkFunc[T], opts []auditlog.Option) []iter.Seq[auditlog.Result[T]] {
@@ -248,6 +290,12 @@ func sources[T any](s *session, work auditlog.WorkFunc[T], opts []auditlog.Optio
 	}
 	switch {
 	case len(s.paths) == 0:
+	case s.follow:
+		fopts := opts
+		if s.merge {
+			fopts = append(fopts[:len(fopts):len(fopts)], auditlog.WithMerge(s.watermark))
+		}
+		srcs = append(srcs, auditlog.FollowFiles(s.ctx, s.paths, work, fopts...))
 	case s.merge:
 		for _, p := range s.paths {
 			srcs = append(srcs, auditlog.ScanFiles(s.ctx, []string{p}, work, opts...))
@@ -265,7 +313,9 @@ func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*
 		if r.Err != nil {
 			if errors.Is(r.Err, context.Canceled) {
 				s.interrupted = true
-				s.report(errors.New("interrupted"))
+				if !s.follow { // following ends this way
+					s.report(errors.New("interrupted"))
+				}
 				return false
 			}
 			if s.report(r.Err); s.stopped {
@@ -273,14 +323,14 @@ func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*
 			}
 			continue
 		}
-		if s.writeErr != nil {
+		if s.writeFailed.Load() {
 			return false
 		}
 		if !yield(r.Event, r.Out) {
 			return false
 		}
 	}
-	return s.writeErr == nil
+	return !s.writeFailed.Load()
 }
 
 // report prints one problem with the input, as it is met. Files a folder
@@ -291,7 +341,9 @@ func (s *session) report(err error) {
 		s.printError(err)
 		return
 	}
+	s.mu.Lock()
 	s.problems++
+	s.mu.Unlock()
 	s.printError(err)
 	s.stopped = s.strict
 }
@@ -307,11 +359,63 @@ func (s *session) printError(err error) {
 
 // write sends data to stdout, remembering the first failure.
 func (s *session) write(b []byte) {
+	if s.follow {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	if s.writeErr != nil {
 		return
 	}
 	if _, err := s.out.Write(b); err != nil {
 		s.writeErr = err
+		s.writeFailed.Store(true)
+	}
+}
+
+// followFlushInterval bounds how long followed output waits in the buffer.
+const followFlushInterval = 50 * time.Millisecond
+
+// startFlusher, when following, flushes the output every
+// followFlushInterval, so a line appears as soon as its event is read
+// without a write per event while the backlog is read. A failed write (a
+// closed pipe) ends the session.
+func (s *session) startFlusher() {
+	if !s.follow || s.flusher != nil {
+		return
+	}
+	s.flusher = make(chan struct{})
+	s.flushDone.Add(1)
+	go func() {
+		defer s.flushDone.Done()
+		tick := time.NewTicker(followFlushInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.flusher:
+				return
+			case <-tick.C:
+				s.mu.Lock()
+				if s.out.Buffered() > 0 && s.writeErr == nil {
+					if err := s.out.Flush(); err != nil {
+						s.writeErr = err
+						s.writeFailed.Store(true)
+					}
+				}
+				failed := s.writeErr != nil
+				s.mu.Unlock()
+				if failed {
+					s.stop()
+				}
+			}
+		}
+	}()
+}
+
+func (s *session) stopFlusher() {
+	if s.flusher != nil {
+		close(s.flusher)
+		s.flushDone.Wait()
+		s.flusher = nil
 	}
 }
 
@@ -319,6 +423,7 @@ func (s *session) write(b []byte) {
 // A broken pipe (auditq … | head) is a normal end.
 func (s *session) finish(what string) error {
 	defer s.close()
+	s.stopFlusher()
 	if err := s.out.Flush(); err != nil && s.writeErr == nil {
 		s.writeErr = err
 	}
@@ -331,7 +436,7 @@ func (s *session) finish(what string) error {
 	if s.stopped {
 		return &exitError{exitBadInput, "stopped at the first problem (--strict): the output covers only the input before it"}
 	}
-	if s.consumed && !s.anyEvent.Load() && !s.interrupted {
+	if s.consumed && !s.anyEvent.Load() && !s.interrupted && !s.pruned.Load() {
 		// Nothing read is not an empty result: say so.
 		msg := "no audit events in the input"
 		if s.problems > 0 {
