@@ -306,6 +306,17 @@ func trimCompression(name string) string {
 	return name
 }
 
+// BackupTime reports whether path names a lumberjack backup
+// (NAME-2006-01-02T15-04-05.000.EXT, maybe compressed), and its rotation time.
+func BackupTime(path string) (time.Time, bool) {
+	m := backupName.FindStringSubmatch(filepath.Base(path))
+	if m == nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(backupTimeFormat, m[2])
+	return t, err == nil
+}
+
 // SetOf returns the rotation set a file belongs to, as the path of its
 // active log without a compression suffix: the path itself for a file
 // outside a set. Backups of one log, gzipped or not, and the log share a set.

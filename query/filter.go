@@ -355,9 +355,10 @@ func (m *Matcher) matchObject(ref *auditlog.ObjectRef) bool {
 	if len(m.names) > 0 && !anyGlob(m.names, ref.Name) {
 		return false
 	}
-	if len(m.resources) == 0 {
-		return true
-	}
+	return len(m.resources) == 0 || m.matchResource(ref)
+}
+
+func (m *Matcher) matchResource(ref *auditlog.ObjectRef) bool {
 	for _, p := range m.resources {
 		if p.resource != "*" && string(ref.Resource) != p.resource {
 			continue
@@ -402,27 +403,24 @@ func (m *Matcher) matchUser(u *auditlog.UserInfo) bool {
 			return false
 		}
 	}
-	if len(m.sas) > 0 {
-		rest, ok := bytes.CutPrefix(u.Username, []byte(saPrefix))
-		if !ok {
-			return false
-		}
-		ns, name, ok := bytes.Cut(rest, []byte(":"))
-		if !ok {
-			return false
-		}
-		found := false
-		for _, p := range m.sas {
-			if glob(p.namespace, ns) && glob(p.name, name) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
+	return len(m.sas) == 0 || m.matchSA(u.Username)
+}
+
+func (m *Matcher) matchSA(username []byte) bool {
+	rest, ok := bytes.CutPrefix(username, []byte(saPrefix))
+	if !ok {
+		return false
+	}
+	ns, name, ok := bytes.Cut(rest, []byte(":"))
+	if !ok {
+		return false
+	}
+	for _, p := range m.sas {
+		if glob(p.namespace, ns) && glob(p.name, name) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 func containsBytes(set []string, b []byte) bool {

@@ -258,6 +258,7 @@ func (r *queryRun) runParallel() {
 		// the v1 Event's; read them all when the program reads one.
 		if !slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(metadataKeys, k) }) {
 			opts = append(opts, auditlog.WithoutBodies())
+			r.s.noBodies = true
 		}
 	}
 	work := func(ev *auditlog.Event, res *eventResult) bool {

@@ -83,6 +83,7 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 		return followSummary(e, o, s, sum)
 	}
 	// The summary reads no bodies: on kube-apiserver's lines they are stepped over.
+	s.noBodies = true
 	for ev := range s.events(auditlog.WithoutBodies()) {
 		sum.Add(ev)
 	}
@@ -153,6 +154,7 @@ func followSummary(e *env, o *summaryOptions, s *session, sum *summary.Builder) 
 			}
 		}
 	}()
+	s.noBodies = true
 	for ev := range s.events(auditlog.WithoutBodies()) {
 		mu.Lock()
 		sum.Add(ev)

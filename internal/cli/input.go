@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/index"
 	"github.com/auditq/auditq/query"
 )
 
@@ -32,6 +33,7 @@ type inputFlags struct {
 	color, mono bool // jq's -C and -M
 	follow      bool
 	watermark   time.Duration
+	noIndex     bool
 }
 
 // addFollowFlags registers --follow, for the commands that stream their output.
@@ -62,6 +64,7 @@ func (in *inputFlags) addFilterFlags(cmd *cobra.Command, namespaceShort bool) {
 	fs.BoolVar(&in.merge, "merge", false, "interleave the inputs (say, one per control-plane node) by stageTimestamp")
 	fs.BoolVar(&in.strict, "strict", false, "stop at the first bad line or unreadable file (exit status 5)")
 	fs.StringVar(&in.maxLine, "max-line-size", "64MiB", "longest line held in memory; longer lines are reported and skipped (bytes, or with KiB, MiB, GiB)")
+	fs.BoolVar(&in.noIndex, "no-index", false, "neither use nor build the index of rotated backups (in the user's cache directory)")
 	fs.IntVar(&in.threads, "threads", 0, "goroutines that decompress and decode (0: one per core; 1: sequential)")
 	fs.BoolVarP(&in.color, "color-output", "C", false, "colour even when not on a terminal")
 	fs.BoolVarP(&in.mono, "monochrome-output", "M", false, "no colour (NO_COLOR does the same)")
@@ -124,6 +127,12 @@ type session struct {
 	// pruned: backups were left unread (by their times or an index), so
 	// finding no event read is not "no audit events in the input".
 	pruned atomic.Bool
+
+	store     *index.Store // nil: --no-index, or no cache directory
+	noBodies  bool         // the command reads WithoutBodies
+	builders  sync.Map     // backup path → *indexBuild, for those read whole without an entry
+	building  bool
+	indexed   indexStats
 	flusher   chan struct{} // closed to stop the follow-mode flusher
 	flushDone sync.WaitGroup
 }
@@ -146,6 +155,11 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	}
 	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine,
 		follow: in.follow, watermark: in.watermark}
+	if !in.noIndex {
+		if dir, err := index.DefaultDir(); err == nil {
+			s.store = &index.Store{Dir: dir, MaxBytes: indexMaxBytes()}
+		}
+	}
 	useStdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -240,6 +254,11 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 			if !s.anyEvent.Load() {
 				s.anyEvent.Store(true)
 			}
+			if s.building {
+				if b, ok := s.builders.Load(ev.Pos().File); ok {
+					b.(*indexBuild).b.Add(ev)
+				}
+			}
 			return s.matcher.Match(ev) && (work == nil || work(ev, out))
 		}
 		opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine), auditlog.WithFormats(formats...))
@@ -254,7 +273,9 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		}
 		sources := sources(s, filtered, opts)
 		if s.merge && len(sources) > 1 {
-			drain(s, auditlog.Merge(sources...), yield)
+			if drain(s, auditlog.Merge(sources...), yield) {
+				s.saveIndexes()
+			}
 			return
 		}
 		for _, src := range sources {
@@ -262,23 +283,100 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 				return
 			}
 		}
+		s.saveIndexes()
 	}
 }
 
 // skipper leaves unread the backups that cannot hold a matching event: by
-// the times in their names, for --since and --until.
+// the times in their names (--since, --until), or by their index entries.
+// It notes the backups read whole without an entry, to index them.
 func (s *session) skipper() func(*auditlog.Candidate) bool {
 	since, until := s.matcher.TimeRange()
-	if since.IsZero() && until.IsZero() {
+	byTime := !since.IsZero() || !until.IsZero()
+	// A read with literals skips chunks: it sees too little to index.
+	s.building = s.store != nil && s.matcher.Literals() == nil && !s.follow
+	useIndex := s.store != nil && !s.matcher.MatchesAll()
+	// A read that validates every byte may skip a backup only by an entry
+	// built the same way, so that it reports the same damage.
+	light := s.noBodies || s.matcher.Literals() != nil
+	if !byTime && !s.building && !useIndex {
 		return nil
 	}
 	return func(c *auditlog.Candidate) bool {
-		if c.OutsideTimes(since, until) {
+		if byTime && c.OutsideTimes(since, until) {
 			s.pruned.Store(true)
 			return true
 		}
+		if !s.building && !useIndex {
+			return false
+		}
+		f, err := c.Open()
+		if err != nil {
+			return false // the read reports it
+		}
+		key, err := index.KeyOf(f)
+		if err != nil {
+			return false
+		}
+		if e := s.store.Load(key); e != nil && (e.Checked || light) {
+			s.indexed.found.Add(1)
+			if useIndex && !s.matcher.MayMatch(e.Contents()) {
+				s.indexed.skipped.Add(1)
+				if e.Events > 0 {
+					s.anyEvent.Store(true)
+				}
+				return true
+			}
+			return false
+		}
+		if s.building {
+			s.builders.Store(c.Path, &indexBuild{b: index.NewBuilder(), key: key})
+		}
 		return false
 	}
+}
+
+// indexBuild is the entry of one backup being read whole.
+type indexBuild struct {
+	b   *index.Builder
+	key index.Key
+	bad atomic.Bool
+}
+
+type indexStats struct {
+	found, skipped, saved atomic.Int64
+	savedBytes            atomic.Int64
+}
+
+// saveIndexes stores the entries of the backups read whole without a
+// problem, once the whole input was read.
+func (s *session) saveIndexes() {
+	if !s.building || s.stopped || s.interrupted || s.writeFailed.Load() || s.ctx.Err() != nil {
+		return
+	}
+	s.builders.Range(func(path, v any) bool {
+		b := v.(*indexBuild)
+		if b.bad.Load() {
+			return true
+		}
+		e := b.b.Build()
+		e.Checked = !s.noBodies
+		if n, err := s.store.Save(b.key, e); err == nil { // a cache that cannot be written only costs speed
+			s.indexed.saved.Add(1)
+			s.indexed.savedBytes.Add(n)
+		}
+		return true
+	})
+}
+
+// indexMaxBytes is $AUDITQ_INDEX_MAX_SIZE (as --max-line-size takes it), or the default.
+func indexMaxBytes() int64 {
+	if v := os.Getenv("AUDITQ_INDEX_MAX_SIZE"); v != "" {
+		if n, err := parseSize(v); err == nil && n > 0 {
+			return int64(n)
+		}
+	}
+	return index.DefaultMaxBytes
 }
 
 // sources are the result streams: standard input, then the files, all as one
@@ -311,6 +409,12 @@ func sources[T any](s *session, work auditlog.WorkFunc[T], opts []auditlog.Optio
 func drain[T any](s *session, results iter.Seq[auditlog.Result[T]], yield func(*auditlog.Event, *T) bool) bool {
 	for r := range results {
 		if r.Err != nil {
+			var pe *auditlog.ParseError
+			if errors.As(r.Err, &pe) {
+				if b, ok := s.builders.Load(pe.File); ok {
+					b.(*indexBuild).bad.Store(true) // a backup with a problem is read again, to report it again
+				}
+			}
 			if errors.Is(r.Err, context.Canceled) {
 				s.interrupted = true
 				if !s.follow { // following ends this way
@@ -421,9 +525,15 @@ func (s *session) stopFlusher() {
 
 // finish flushes the output and turns what happened into the command's result.
 // A broken pipe (auditq … | head) is a normal end.
+// finished, when set (by tests), sees each session as it ends.
+var finished func(*session)
+
 func (s *session) finish(what string) error {
 	defer s.close()
 	s.stopFlusher()
+	if finished != nil {
+		finished(s)
+	}
 	if err := s.out.Flush(); err != nil && s.writeErr == nil {
 		s.writeErr = err
 	}
