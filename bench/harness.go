@@ -129,8 +129,10 @@ func (h *harness) prepare(plain, rotated, big string, sizeGiB, bigGiB float64, s
 			return err
 		}
 	}
-	_, _, err := ensureEnvelopes(plain, filepath.Join(h.dir, "envelopes"))
-	return err
+	if _, _, err := ensureEnvelopes(plain, filepath.Join(h.dir, "envelopes")); err != nil {
+		return err
+	}
+	return ensureArchive(filepath.Join(h.dir, "archive", "kube-apiserver-audit.log"), stderr)
 }
 
 // ensurePlain writes a log of about size GiB with the bench policy, in parts
@@ -279,6 +281,10 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"auditq query", []string{h.auditq, "query", "-c", projection, big}},
 		}})
 	}
+	if os.Getenv("AUDITQ_BENCH_ONLY") == "archive" {
+		tasks = nil // the archive tasks alone, when they are what changed
+	}
+	h.archiveTasks(filepath.Join(h.dir, "archive", "kube-apiserver-audit.log"), stderr)
 	for i, t := range tasks {
 		if withBig && i == len(tasks)-1 {
 			warm(big) // after the 1 GiB tasks, which may have pushed it out

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/gob"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,8 +26,9 @@ const Version = 1
 // least recently are removed.
 const DefaultMaxBytes = 256 << 20
 
-// hashSpan is how much of each end of a file its key hashes.
-const hashSpan = 64 << 10
+// hashSpan is how much of each end of a file its key hashes: a gzip
+// file's last bytes hold the CRC-32 and length of all it decompresses to.
+const hashSpan = 4 << 10
 
 var magic = []byte("AUDITQ-INDEX\n")
 
@@ -79,53 +79,31 @@ func (k Key) name() string {
 	return hex.EncodeToString(sum[:16]) + ".idx"
 }
 
-// Store keeps entries in a directory, one file each.
+// Store keeps entries in a directory, one file each. The command keeps
+// them in $XDG_CACHE_HOME/auditq/index (os.UserCacheDir): never next to the
+// logs, which may be on a control plane's disk or a read-only mount.
 type Store struct {
 	Dir      string
 	MaxBytes int64
 }
 
-// DefaultDir is $XDG_CACHE_HOME/auditq/index (os.UserCacheDir): never next
-// to the logs, which may be on a control plane's disk or a read-only mount.
-func DefaultDir() (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "auditq", "index"), nil
-}
-
-// stored is the encoded form: the key again (a file name collision, however
-// unlikely, is then caught), and the entry.
-type stored struct {
-	Version int
-	Key     Key
-	Entry   *Entry
-}
-
 // Load returns the entry for key, or nil when there is none that can be
-// trusted: missing, of another version or key, cut short or damaged.
+// trusted: missing, of another version or key, cut short or damaged. The
+// value sets are decoded when Contents first asks for them: a lookup by ID
+// reads only the header and the Bloom filter.
 func (s *Store) Load(key Key) *Entry {
 	path := filepath.Join(s.Dir, key.name())
 	b, err := os.ReadFile(path)
-	if err != nil || len(b) < len(magic)+8 || !bytes.HasPrefix(b, magic) {
-		return nil
-	}
-	body, sum := b[len(magic):len(b)-8], binary.LittleEndian.Uint64(b[len(b)-8:])
-	if xxhash.Sum64(body) != sum {
-		return nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
 		return nil
 	}
-	var st stored
-	if err := gob.NewDecoder(zr).Decode(&st); err != nil || st.Version != Version || st.Key != key || st.Entry == nil {
+	e, err := decode(b, key)
+	if err != nil {
 		return nil
 	}
 	now := time.Now()
 	os.Chtimes(path, now, now) // least recently used goes first
-	return st.Entry
+	return e
 }
 
 // Save stores the entry for key, atomically (a reader sees the old file or
@@ -135,7 +113,7 @@ func (s *Store) Save(key Key, e *Entry) (size int64, err error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return 0, err
 	}
-	out, err := encode(stored{Version, key, e})
+	out, err := encode(Version, key, e)
 	if err != nil {
 		return 0, err
 	}
@@ -157,19 +135,175 @@ func (s *Store) Save(key Key, e *Entry) (size int64, err error) {
 	return int64(len(out)), s.trim()
 }
 
-// encode frames an entry: magic, gzipped gob (value sets are mostly
-// repeated text: compressed, an entry is about half its gob size), checksum.
-func encode(st stored) ([]byte, error) {
-	var body bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&body, gzip.BestSpeed)
-	if err := gob.NewEncoder(zw).Encode(st); err != nil {
-		return nil, err
+// The encoding: magic, version, key, flags, counts and times, the two Bloom
+// filters, the value sets (gzipped: they are mostly repeated text), and an
+// xxhash of everything after the magic.
+
+const (
+	flagChecked = 1 << iota
+	flagNamesComplete
+)
+
+func encode(version uint32, key Key, e *Entry) ([]byte, error) {
+	b := slices.Clone(magic)
+	b = binary.LittleEndian.AppendUint32(b, version)
+	for _, v := range []uint64{key.Dev, key.Ino, uint64(key.Size), uint64(key.ModTime), key.HeadTail} {
+		b = binary.LittleEndian.AppendUint64(b, v)
 	}
+	var flags byte
+	if e.Checked {
+		flags |= flagChecked
+	}
+	if e.NamesComplete {
+		flags |= flagNamesComplete
+	}
+	b = append(b, flags)
+	for _, v := range []int64{e.Events, e.MinTime, e.MaxTime} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	for _, bl := range []Bloom{e.IDs, e.Names} {
+		b = append(b, bl.K)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(bl.Bits)))
+		for _, w := range bl.Bits {
+			b = binary.LittleEndian.AppendUint64(b, w)
+		}
+	}
+	var sets bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&sets, gzip.BestSpeed)
+	var tmp []byte
+	for _, list := range e.lists() {
+		tmp = binary.AppendUvarint(tmp[:0], uint64(len(*list)))
+		for _, v := range *list {
+			tmp = binary.AppendUvarint(tmp, uint64(len(v)))
+			tmp = append(tmp, v...)
+		}
+		zw.Write(tmp)
+	}
+	tmp = binary.AppendUvarint(tmp[:0], uint64(len(e.Codes)))
+	for _, c := range e.Codes {
+		tmp = binary.AppendVarint(tmp, int64(c))
+	}
+	zw.Write(tmp)
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	out := append(slices.Clone(magic), body.Bytes()...)
-	return binary.LittleEndian.AppendUint64(out, xxhash.Sum64(body.Bytes())), nil
+	b = binary.LittleEndian.AppendUint32(b, uint32(sets.Len()))
+	b = append(b, sets.Bytes()...)
+	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b[len(magic):])), nil
+}
+
+var errDamaged = errors.New("index: entry damaged")
+
+// decode reads an entry written for key; the value sets stay compressed.
+func decode(b []byte, key Key) (*Entry, error) {
+	if len(b) < len(magic)+8 || !bytes.HasPrefix(b, magic) {
+		return nil, errDamaged
+	}
+	body, sum := b[len(magic):len(b)-8], binary.LittleEndian.Uint64(b[len(b)-8:])
+	if xxhash.Sum64(body) != sum {
+		return nil, errDamaged
+	}
+	r := reader{b: body}
+	if r.u32() != Version {
+		return nil, errDamaged
+	}
+	got := Key{Dev: r.u64(), Ino: r.u64(), Size: int64(r.u64()), ModTime: int64(r.u64()), HeadTail: r.u64()}
+	flags := r.byte()
+	e := &Entry{Checked: flags&flagChecked != 0, NamesComplete: flags&flagNamesComplete != 0}
+	e.Events, e.MinTime, e.MaxTime = int64(r.u64()), int64(r.u64()), int64(r.u64())
+	for _, bl := range []*Bloom{&e.IDs, &e.Names} {
+		bl.K = r.byte()
+		n := int(r.u32())
+		if n > len(r.b)/8 {
+			return nil, errDamaged
+		}
+		bl.Bits = make([]uint64, n)
+		for i := range bl.Bits {
+			bl.Bits[i] = r.u64()
+		}
+	}
+	n := int(r.u32())
+	if r.bad || got != key || n != len(r.b) {
+		return nil, errDamaged
+	}
+	e.rawSets = slices.Clone(r.b)
+	return e, nil
+}
+
+// decodeSets fills the value sets from their encoded form.
+func (e *Entry) decodeSets() error {
+	raw := e.rawSets
+	e.rawSets = nil
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return err
+	}
+	r := reader{b: data}
+	for _, list := range e.lists() {
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			return errDamaged
+		}
+		*list = make([]string, n)
+		for i := range *list {
+			l := r.uvarint()
+			if l > uint64(len(r.b)) {
+				return errDamaged
+			}
+			(*list)[i] = string(r.b[:l])
+			r.b = r.b[l:]
+		}
+	}
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		return errDamaged
+	}
+	e.Codes = make([]int32, n)
+	for i := range e.Codes {
+		v, k := binary.Varint(r.b)
+		if k <= 0 {
+			return errDamaged
+		}
+		e.Codes[i], r.b = int32(v), r.b[k:]
+	}
+	if r.bad {
+		return errDamaged
+	}
+	return nil
+}
+
+// reader reads the fixed-size fields of an entry, noting a short read.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) take(n int) []byte {
+	if len(r.b) < n {
+		r.bad = true
+		r.b = nil
+		return make([]byte, n)
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) byte() byte  { return r.take(1)[0] }
+func (r *reader) u32() uint32 { return binary.LittleEndian.Uint32(r.take(4)) }
+func (r *reader) u64() uint64 { return binary.LittleEndian.Uint64(r.take(8)) }
+func (r *reader) uvarint() uint64 {
+	v, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
 }
 
 // trim removes the least recently used entries while the directory holds

@@ -28,6 +28,15 @@ type Contents struct {
 	Names         []string
 	NamesComplete bool
 	MayHoldName   func(name string) bool
+	// AnyValue: the value sets above are not known; only times and IDs judge.
+	AnyValue bool
+}
+
+// ComparesValues reports whether the matcher filters on values a Contents
+// lists (anything but IDs, times and sources), so whether MayMatch needs them.
+func (m *Matcher) ComparesValues() bool {
+	return len(m.sas)+len(m.users)+len(m.groups)+len(m.verbs)+len(m.resources)+
+		len(m.namespaces)+len(m.names)+len(m.codes)+len(m.stages)+len(m.levels) > 0
 }
 
 // MayMatch reports whether a file with contents c may hold an event that
@@ -52,6 +61,9 @@ func (m *Matcher) MayMatch(c *Contents) bool {
 		if !found {
 			return false
 		}
+	}
+	if c.AnyValue {
+		return m.mayMatchTime(c)
 	}
 	in := func(set []string) func([]byte) bool {
 		return func(b []byte) bool { return containsBytes(set, b) }
@@ -91,6 +103,10 @@ func (m *Matcher) MayMatch(c *Contents) bool {
 		len(m.sas) > 0 && !anyOf(c.Usernames, m.matchSA) {
 		return false
 	}
+	return m.mayMatchTime(c)
+}
+
+func (m *Matcher) mayMatchTime(c *Contents) bool {
 	if !m.since.IsZero() || !m.until.IsZero() {
 		if c.MinTime.IsZero() || !m.since.IsZero() && c.MaxTime.Before(m.since) || !m.until.IsZero() && c.MinTime.After(m.until) {
 			return false

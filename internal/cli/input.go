@@ -9,6 +9,7 @@ import (
 	"iter"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,8 +157,8 @@ func newSession(e *env, in *inputFlags, args []string) (*session, error) {
 	s := &session{env: e, matcher: m, out: bufio.NewWriterSize(e.stdout, 256<<10), merge: in.merge, threads: in.threads, strict: in.strict, maxLine: maxLine,
 		follow: in.follow, watermark: in.watermark}
 	if !in.noIndex {
-		if dir, err := index.DefaultDir(); err == nil {
-			s.store = &index.Store{Dir: dir, MaxBytes: indexMaxBytes()}
+		if dir, err := os.UserCacheDir(); err == nil {
+			s.store = &index.Store{Dir: filepath.Join(dir, "auditq", "index"), MaxBytes: indexMaxBytes()}
 		}
 	}
 	useStdin := false
@@ -320,7 +321,7 @@ func (s *session) skipper() func(*auditlog.Candidate) bool {
 		}
 		if e := s.store.Load(key); e != nil && (e.Checked || light) {
 			s.indexed.found.Add(1)
-			if useIndex && !s.matcher.MayMatch(e.Contents()) {
+			if useIndex && !s.matcher.MayMatch(e.Contents(s.matcher.ComparesValues())) {
 				s.indexed.skipped.Add(1)
 				if e.Events > 0 {
 					s.anyEvent.Store(true)
