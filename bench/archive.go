@@ -131,4 +131,3 @@ func firstID(path string) (id, name string) {
 	}
 	return "", ""
 }
-
