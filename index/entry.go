@@ -25,7 +25,7 @@ type Entry struct {
 	MinTime, MaxTime int64 // stageTimestamp in unix nanoseconds; 0 when no event has one
 
 	IDs   Bloom
-	Names Bloom // every object name, exact or not
+	Names Bloom // every object name, when there are too many to keep exactly
 
 	Usernames, Groups, Verbs, Stages, Levels []string
 	Namespaces, ExactNames                   []string
@@ -193,8 +193,7 @@ func (b *Builder) Build() *Entry {
 	b.idHashes = slices.Compact(b.idHashes)
 	slices.Sort(b.nameHash)
 	b.nameHash = slices.Compact(b.nameHash)
-	e := &Entry{Events: b.events, MinTime: b.min, MaxTime: b.max,
-		IDs: newBloom(b.idHashes), Names: newBloom(b.nameHash)}
+	e := &Entry{Events: b.events, MinTime: b.min, MaxTime: b.max, IDs: newBloom(b.idHashes)}
 	sorted := func(m map[string]struct{}) []string {
 		out := make([]string, 0, len(m))
 		for k := range m {
@@ -209,6 +208,8 @@ func (b *Builder) Build() *Entry {
 	e.NamesComplete = len(b.names) <= maxNames
 	if e.NamesComplete {
 		e.ExactNames = sorted(b.names)
+	} else {
+		e.Names = newBloom(b.nameHash) // only when the exact set is not kept
 	}
 	for c := range b.codes {
 		e.Codes = append(e.Codes, c)

@@ -217,7 +217,9 @@ func decode(b []byte, key Key) (*Entry, error) {
 		if n > len(r.b)/8 {
 			return nil, errDamaged
 		}
-		bl.Bits = make([]uint64, n)
+		if n > 0 {
+			bl.Bits = make([]uint64, n)
+		}
 		for i := range bl.Bits {
 			bl.Bits[i] = r.u64()
 		}
