@@ -205,9 +205,9 @@ func WithMerge(watermark time.Duration) Option {
 }
 
 // WithSkip lets ScanFiles and FollowFiles leave rotated backups unread: skip
-// is called on the caller's goroutine for each backup (never for an active
-// log) before it is read, and returning true leaves it out. An index or the
-// time range of a query decides; see Candidate.
+// is called for each backup (never for an active log) before reading
+// begins, concurrently for different backups, and returning true leaves it
+// out. An index or the time range of a query decides; see Candidate.
 func WithSkip(skip func(*Candidate) bool) Option {
 	return func(c *config) error {
 		c.skip = skip

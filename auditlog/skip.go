@@ -3,6 +3,7 @@ package auditlog
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -106,29 +107,60 @@ func candidates(files []string) map[string]*Candidate {
 }
 
 // pruneBackups applies cfg.skip to the backups among files: it returns the
-// files to read and the ones the skip function opened.
+// files to read and the ones the skip function opened. The backups are
+// judged concurrently: an index lookup is a handful of system calls, and
+// archives have hundreds of backups.
 func pruneBackups(files []string, skip func(*Candidate) bool) (kept []string, opened map[string]*os.File) {
 	opened = map[string]*os.File{}
 	if skip == nil {
 		return files, opened
 	}
 	cands := candidates(files)
+	list := make([]*Candidate, 0, len(cands))
+	for _, f := range files {
+		if c := cands[f]; c != nil {
+			list = append(list, c)
+		}
+	}
+	skipped := make(map[*Candidate]bool, len(list))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *Candidate)
+	for range min(len(list), pruneWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				s := skip(c)
+				mu.Lock()
+				skipped[c] = s
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, c := range list {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
 	for _, f := range files {
 		c := cands[f]
-		if c == nil {
+		switch {
+		case c == nil:
 			kept = append(kept, f)
-			continue
-		}
-		if skip(c) {
+		case skipped[c]:
 			if c.file != nil {
 				c.file.Close()
 			}
-			continue
-		}
-		kept = append(kept, f)
-		if c.file != nil {
-			opened[f] = c.file
+		default:
+			kept = append(kept, f)
+			if c.file != nil {
+				opened[f] = c.file
+			}
 		}
 	}
 	return kept, opened
 }
+
+// pruneWorkers is how many backups are judged at once.
+const pruneWorkers = 8

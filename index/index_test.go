@@ -354,7 +354,7 @@ func TestTrimKeepsRecent(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.MaxBytes = size * 5
-	past := time.Now().Add(-time.Hour)
+	past := time.Now().Add(-3 * time.Hour)
 	for i := range 12 {
 		k := Key{Ino: uint64(i)}
 		st.Save(k, e)

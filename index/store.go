@@ -26,6 +26,9 @@ const Version = 1
 // least recently are removed.
 const DefaultMaxBytes = 256 << 20
 
+// maxEntryBytes bounds what Load reads: an entry is tens of KiB.
+const maxEntryBytes = 64 << 20
+
 // hashSpan is how much of each end of a file its key hashes: a gzip
 // file's last bytes hold the CRC-32 and length of all it decompresses to.
 const hashSpan = 4 << 10
@@ -93,16 +96,27 @@ type Store struct {
 // reads only the header and the Bloom filter.
 func (s *Store) Load(key Key) *Entry {
 	path := filepath.Join(s.Dir, key.name())
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() > maxEntryBytes {
+		return nil
+	}
+	b := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
 		return nil
 	}
 	e, err := decode(b, key)
 	if err != nil {
 		return nil
 	}
-	now := time.Now()
-	os.Chtimes(path, now, now) // least recently used goes first
+	// Least recently used goes first; a use within the hour need not be noted.
+	if now := time.Now(); now.Sub(fi.ModTime()) > time.Hour {
+		os.Chtimes(path, now, now)
+	}
 	return e
 }
 
