@@ -4,6 +4,7 @@
 //	go run ./bench fixtures            # rewrite testdata/ (deterministic)
 //	go run ./bench gen -dir DIR [...]  # write a log of any size
 //	go run ./bench harness [...]       # time auditq against jq, gojq, grep, rg, zcat, pigz
+//	go run ./bench latency [...]       # how soon cat -F prints a line lumberjack writes
 package main
 
 import (
@@ -22,7 +23,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: go run ./bench fixtures | gen -dir DIR [-requests N] [-seed S] [-maxsize MB] [-compress] | harness [-dir DIR] [-size GiB] [-big GiB] [-runs N] [-o FILE]")
+		fmt.Fprintln(stderr, "usage: go run ./bench fixtures | gen -dir DIR [-requests N] [-seed S] [-maxsize MB] [-compress] | harness [-dir DIR] [-size GiB] [-big GiB] [-runs N] [-o FILE] | latency [-n N] [-every D]")
 		return 2
 	}
 	switch args[0] {
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "harness":
 		return runHarness(args[1:], stdout, stderr)
+	case "latency":
+		return runLatency(args[1:], stdout, stderr)
 	case "gen":
 		fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -306,3 +306,52 @@ func TestFollowBrokenPipe(t *testing.T) {
 		t.Errorf("exit status %d, want 0; stderr: %s", code, r.stderr.String())
 	}
 }
+
+// TestConcurrentIndexers: several auditq processes indexing the same
+// archive at once leave entries that every later question can trust: get
+// answers from them exactly as without them.
+func TestConcurrentIndexers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ledger, err := fixture.WriteRotated(dir, "kube-apiserver-audit.log", 1, true, fixture.Config{Seed: 8, Requests: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := filepath.Join(dir, "kube-apiserver-audit.log")
+	env := append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+	var cmds []*exec.Cmd
+	for range 4 {
+		c := exec.Command(bin, "index", active)
+		c.Env = env
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("auditq index: %v", err)
+		}
+	}
+	for i := 0; i < len(ledger.Events); i += len(ledger.Events) / 25 {
+		id := ledger.Events[i].AuditID
+		run := func(extra ...string) string {
+			c := exec.Command(bin, append([]string{"get", "--id", id}, append(extra, active)...)...)
+			c.Env = env
+			out, err := c.CombinedOutput()
+			if err != nil {
+				t.Fatalf("auditq get --id %s %v: %v\n%s", id, extra, err, out)
+			}
+			return string(out)
+		}
+		if with, without := run(), run("--no-index"); with != without {
+			t.Fatalf("get --id %s differs with the index:\n%s\nwithout:\n%s", id, with, without)
+		}
+	}
+}
