@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +332,95 @@ func TestFollowMerge(t *testing.T) {
 		if f.times[i].Before(f.times[i-1]) {
 			t.Fatalf("event %d (%v) delivered after a later one (%v)", i, f.times[i], f.times[i-1])
 		}
+	}
+}
+
+// collect follows paths until want events came, or a minute passed.
+func collect(t *testing.T, paths []string, want int, write func()) (got []string, errs []error) {
+	t.Helper()
+	f := startFollower(t, paths, want, nil)
+	write()
+	return f.wait(t)
+}
+
+// TestFollowFolder: a folder's active logs are followed, the empty one
+// just after a rotation included, each in its own order.
+func TestFollowFolder(t *testing.T) {
+	lines, err := generatedLines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a, _ := os.Create(filepath.Join(dir, "node-a-audit.log"))
+	defer a.Close()
+	for _, l := range lines[:10] {
+		a.Write(l)
+	}
+	// node b: a backup and an empty active log, as right after a rotation.
+	os.WriteFile(filepath.Join(dir, "node-b-audit-2026-11-20T08-00-00.000.log"), bytes.Join(lines[10:20], nil), 0o644)
+	b, _ := os.Create(filepath.Join(dir, "node-b-audit.log"))
+	defer b.Close()
+	got, errs := collect(t, []string{dir}, 60, func() {
+		for i, l := range lines[20:60] {
+			if i%2 == 0 {
+				a.Write(l)
+			} else {
+				b.Write(l)
+			}
+		}
+	})
+	for _, err := range errs {
+		t.Errorf("error: %v", err)
+	}
+	if len(got) != 60 {
+		t.Fatalf("%d events, want 60", len(got))
+	}
+	seen := map[string]bool{}
+	for _, k := range got {
+		seen[k] = true
+	}
+	for _, l := range lines[:60] {
+		if !seen[lineKey(t, l)] {
+			t.Fatalf("%s not delivered", lineKey(t, l))
+		}
+	}
+}
+
+// TestFollowTruncated: a log truncated in place (copytruncate) is reported
+// and read again from its start.
+func TestFollowTruncated(t *testing.T) {
+	lines, err := generatedLines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	w, _ := os.Create(path)
+	defer w.Close()
+	for _, l := range lines[:20] {
+		w.Write(l)
+	}
+	f := startFollower(t, []string{path}, 30, nil)
+	for {
+		f.mu.Lock()
+		n := len(f.got)
+		f.mu.Unlock()
+		if n == 20 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.Truncate(0)
+	w.Seek(0, 0)
+	for _, l := range lines[20:30] {
+		w.Write(l)
+	}
+	got, errs := f.wait(t)
+	want := make([]string, 30)
+	for i, l := range lines[:30] {
+		want[i] = lineKey(t, l)
+	}
+	compareSequences(t, got, want)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "truncated while followed") {
+		t.Errorf("errors %v, want one about the truncation", errs)
 	}
 }
