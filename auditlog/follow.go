@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -59,6 +60,7 @@ func FollowFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], o
 				groups = append(groups, []string{p})
 			}
 		}
+		waitForPaths(ctx, paths, missingGrace, cfg.pollInterval)
 		var plans []*followPlan
 		defer func() {
 			for _, pl := range plans {
@@ -133,6 +135,14 @@ func planFollow(paths []string, cfg *config) *followPlan {
 		followed[f] = true
 		order = append(order, f)
 	}
+	// A log that does not exist (yet) is followed from when it appears, as
+	// tail -F does; all its backups are read then.
+	for _, p := range paths {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) && !backupName.MatchString(filepath.Base(p)) && !followed[p] {
+			followed[p] = true
+			order = append(order, p)
+		}
+	}
 	tails := map[string]*tail{}
 	for _, f := range order {
 		t := &tail{path: f, newest: newestBackup(listing, f)}
@@ -166,6 +176,26 @@ func planFollow(paths []string, cfg *config) *followPlan {
 		delete(pl.opened, f) // its source closes it
 	}
 	return pl
+}
+
+// missingGrace is how long FollowFiles waits for a path that does not
+// exist: lumberjack renames the active log before it creates the next.
+const missingGrace = 500 * time.Millisecond
+
+// waitForPaths waits, up to grace, until every path exists.
+func waitForPaths(ctx context.Context, paths []string, grace, poll time.Duration) {
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		missing := false
+		for _, p := range paths {
+			if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+				missing = true
+			}
+		}
+		if !missing || !sleepCtx(ctx, min(poll, 10*time.Millisecond)) {
+			return
+		}
+	}
 }
 
 // newestBackup is the time of the newest backup of active's set in listing.

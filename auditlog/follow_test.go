@@ -177,7 +177,25 @@ func TestFollowLumberjack(t *testing.T) {
 			if len(backups) < 3 {
 				t.Errorf("only %d rotations: the test does not exercise rotation", len(backups))
 			}
+			lj.Close()
+			settle(t, path, tc.compress)
 		})
+	}
+}
+
+// settle waits for lumberjack's background compression to finish, so that
+// the test's directory can be removed.
+func settle(t *testing.T, active string, compress bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); compress && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		backups, _ := backupsOf(active)
+		plain := false
+		for _, b := range backups {
+			plain = plain || trimCompression(b.path) == b.path
+		}
+		if !plain {
+			return
+		}
 	}
 }
 

@@ -157,12 +157,26 @@ func TestCatFollowRotation(t *testing.T) {
 	if r.stderr.Len() > 0 {
 		t.Errorf("stderr: %s", r.stderr.String())
 	}
+	lj.Close()
+	waitForCompression(t, dir)
 	if len(got) != len(lines) {
 		t.Fatalf("%d lines, want %d", len(got), len(lines))
 	}
 	for i := range lines {
 		if got[i] != string(lines[i]) {
 			t.Fatalf("line %d differs:\n got %.200s\nwant %.200s", i, got[i], lines[i])
+		}
+	}
+}
+
+// waitForCompression waits until lumberjack's background compression has
+// left no plain backup in dir, so the test's directory can be removed.
+func waitForCompression(t *testing.T, dir string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		plain, _ := filepath.Glob(filepath.Join(dir, "kube-apiserver-audit-*.log"))
+		if len(plain) == 0 {
+			return
 		}
 	}
 }
