@@ -46,12 +46,10 @@ import (
 // and the truncation are lost to any reader.
 func FollowFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
-		cfg := defaultConfig()
-		for _, opt := range opts {
-			if err := opt(&cfg); err != nil {
-				yield(Result[T]{Err: err})
-				return
-			}
+		cfg, err := configOf(opts)
+		if err != nil {
+			yield(Result[T]{Err: err})
+			return
 		}
 		groups := [][]string{paths}
 		if cfg.watermark > 0 {
@@ -318,22 +316,9 @@ func followMerged[T any](ctx context.Context, plans []*followPlan, work WorkFunc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ack := make(chan struct{}, 1)
+			send := handOff(inner, i, out)
 			scan(inner, pl.srcs, work, opts, func(r Result[T]) bool {
-				if inner.Err() != nil {
-					return false
-				}
-				select {
-				case out <- tailMsg[T]{idx: i, r: r, at: time.Now(), ack: ack}:
-				case <-inner.Done():
-					return false
-				}
-				select {
-				case <-ack:
-					return true
-				case <-inner.Done():
-					return false
-				}
+				return inner.Err() == nil && send(r)
 			})
 			var tails sync.WaitGroup
 			for _, t := range pl.tails {
@@ -432,11 +417,12 @@ func followMerged[T any](ctx context.Context, plans []*followPlan, work WorkFunc
 	}
 }
 
-// runTail follows one active log through its rotations until ctx ends.
-func runTail[T any](ctx context.Context, t *tail, idx int, cfg config, work WorkFunc[T], out chan<- tailMsg[T]) {
+// handOff returns a function that passes a result to the consumer and waits
+// until it is done with it (the result's event is valid until then); false
+// when ctx ends first.
+func handOff[T any](ctx context.Context, idx int, out chan<- tailMsg[T]) func(Result[T]) bool {
 	ack := make(chan struct{}, 1)
-	var slot T
-	send := func(r Result[T]) bool {
+	return func(r Result[T]) bool {
 		select {
 		case out <- tailMsg[T]{idx: idx, r: r, at: time.Now(), ack: ack}:
 		case <-ctx.Done():
@@ -449,6 +435,12 @@ func runTail[T any](ctx context.Context, t *tail, idx int, cfg config, work Work
 			return false
 		}
 	}
+}
+
+// runTail follows one active log through its rotations until ctx ends.
+func runTail[T any](ctx context.Context, t *tail, idx int, cfg config, work WorkFunc[T], out chan<- tailMsg[T]) {
+	var slot T
+	send := handOff(ctx, idx, out)
 	cfg.progress = nil
 	rd := &Reader{cfg: cfg}
 	rd.evp = &rd.ev

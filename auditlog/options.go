@@ -47,6 +47,17 @@ func defaultConfig() config {
 	return config{maxLineSize: DefaultMaxLineSize, maxZstdWindow: DefaultMaxZstdWindow, chunkSize: defaultChunkSize, pollInterval: DefaultPollInterval}
 }
 
+// configOf applies opts to the defaults.
+func configOf(opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
 // Option configures a Reader. Options are checked when the Reader is made, and
 // [Reader.Reset] keeps them.
 type Option func(*config) error

@@ -101,11 +101,9 @@ type listState struct {
 // It refuses the options that only ScanFiles, ScanReader and ReadFiles take
 // (WithConcurrency, WithLiterals), rather than ignore them.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		if err := opt(&cfg); err != nil {
-			return nil, err
-		}
+	cfg, err := configOf(opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.pipelineOnly != "" {
 		return nil, fmt.Errorf("auditlog: NewReader: %s applies to ScanFiles, ScanReader and ReadFiles, not to a Reader", cfg.pipelineOnly)

@@ -39,12 +39,10 @@ type Result[T any] struct {
 // goroutine before ScanFiles returns.
 func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
-		cfg := defaultConfig()
-		for _, opt := range opts {
-			if err := opt(&cfg); err != nil {
-				yield(Result[T]{Err: err})
-				return
-			}
+		cfg, err := configOf(opts)
+		if err != nil {
+			yield(Result[T]{Err: err})
+			return
 		}
 		files, opened, _, errs := snapshot(paths, &cfg)
 		defer func() {
@@ -127,12 +125,10 @@ func fileSource(path string, f *os.File) source {
 }
 
 func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		if err := opt(&cfg); err != nil {
-			yield(Result[T]{Err: err})
-			return
-		}
+	cfg, err := configOf(opts)
+	if err != nil {
+		yield(Result[T]{Err: err})
+		return
 	}
 	n := cfg.concurrency
 	if n == 0 {
