@@ -23,15 +23,16 @@ import (
 )
 
 // root is the repository's root: the nearest directory above the test's
-// working directory (its package's directory) that holds go.mod. Relative
-// to that, not to this file, so that -trimpath builds find it too.
+// working directory (its package's directory) whose go.mod is this
+// module's (export/duckdbtest is a module of its own). Relative to that,
+// not to this file, so that -trimpath builds find it too.
 var root = func() string {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "."
 	}
 	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/auditq/auditq\n")) {
 			if rel, err := filepath.Rel(dir, d); err == nil {
 				return rel
 			}

@@ -134,7 +134,7 @@ questions a responder asks: what happened, who did it, what did one request do.
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetVersionTemplate("auditq {{.Version}}\n")
-	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e), newPolicyCommand(e), newIndexCommand(e),
+	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e), newPolicyCommand(e), newIndexCommand(e), newExportCommand(e),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,0 +1,175 @@
+// Package parquet turns audit events into Parquet files with a stable,
+// documented schema (docs/export.md), for the engines platform teams already
+// run over object storage: DuckDB, Trino/Athena, Spark, ClickHouse, BigQuery.
+//
+// Columns carry the upstream audit.k8s.io/v1 JSON names, nested as the JSON
+// is, so a jq path such as .objectRef.resource is objectRef.resource in SQL.
+// It is the only package that imports parquet-go.
+package parquet
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/auditq/auditq/auditlog"
+)
+
+// SchemaVersion is the version of Row. A change that is not an added
+// top-level column starts a new version (and a new v<N>/ folder).
+const SchemaVersion = 1
+
+// Row is one event. Strings that the upstream JSON omits when empty are
+// optional columns: NULL when empty or absent.
+type Row struct {
+	StageTimestamp           time.Time `parquet:"stageTimestamp,timestamp(microsecond),delta"`
+	RequestReceivedTimestamp time.Time `parquet:"requestReceivedTimestamp,timestamp(microsecond),delta"`
+	AuditID                  string    `parquet:"auditID"`
+	Stage                    string    `parquet:"stage,dict"`
+	Level                    string    `parquet:"level,dict"`
+	Verb                     string    `parquet:"verb,dict"`
+	APIVersion               string    `parquet:"apiVersion,dict"`
+	RequestURI               string    `parquet:"requestURI"`
+	User                     User      `parquet:"user"`
+	ImpersonatedUser         *User     `parquet:"impersonatedUser,optional"`
+	// AuthenticationMetadata is its raw JSON.
+	AuthenticationMetadata string            `parquet:"authenticationMetadata,optional"`
+	SourceIPs              []string          `parquet:"sourceIPs,list"`
+	UserAgent              string            `parquet:"userAgent,optional,dict"`
+	ObjectRef              *ObjectRef        `parquet:"objectRef,optional"`
+	ResponseStatus         *ResponseStatus   `parquet:"responseStatus,optional"`
+	Annotations            map[string]string `parquet:"annotations,optional"`
+	// RequestObject and ResponseObject are the raw JSON, byte for byte.
+	RequestObject  string `parquet:"requestObject,optional"`
+	ResponseObject string `parquet:"responseObject,optional"`
+	Origin         Origin `parquet:"origin"`
+
+	// Source names the API server (an export's node, else the log's
+	// rotation set), for file names; not a column.
+	Source string `parquet:"-"`
+}
+
+// User is user and impersonatedUser.
+type User struct {
+	Username string              `parquet:"username,optional,dict"`
+	UID      string              `parquet:"uid,optional"`
+	Groups   []string            `parquet:"groups,list"`
+	Extra    map[string][]string `parquet:"extra,optional" parquet-value:",list"`
+}
+
+// ObjectRef is objectRef.
+type ObjectRef struct {
+	Resource        string `parquet:"resource,optional,dict"`
+	Namespace       string `parquet:"namespace,optional,dict"`
+	Name            string `parquet:"name,optional"`
+	UID             string `parquet:"uid,optional"`
+	APIGroup        string `parquet:"apiGroup,optional,dict"`
+	APIVersion      string `parquet:"apiVersion,optional,dict"`
+	ResourceVersion string `parquet:"resourceVersion,optional"`
+	Subresource     string `parquet:"subresource,optional,dict"`
+}
+
+// ResponseStatus is responseStatus; Details is its raw JSON.
+type ResponseStatus struct {
+	Code    int32  `parquet:"code,optional"`
+	Status  string `parquet:"status,optional,dict"`
+	Reason  string `parquet:"reason,optional,dict"`
+	Message string `parquet:"message,optional"`
+	Details string `parquet:"details,optional"`
+}
+
+// Origin says where the event was read: provenance, not part of the event.
+type Origin struct {
+	Cluster string `parquet:"cluster"`
+	Node    string `parquet:"node,optional,dict"`
+	File    string `parquet:"file,dict"`
+	Line    int64  `parquet:"line"`
+	Offset  int64  `parquet:"offset"`
+	Format  string `parquet:"format,dict"`
+}
+
+// FromEvent fills r from ev (whose views it copies) and the cluster name.
+// An event without a stageTimestamp takes requestReceivedTimestamp, and
+// the reverse, so that the sort key is never NULL.
+func FromEvent(r *Row, ev *auditlog.Event, cluster string) {
+	*r = Row{
+		StageTimestamp:           ev.StageTimestamp(),
+		RequestReceivedTimestamp: ev.RequestReceivedTimestamp(),
+		AuditID:                  string(ev.AuditID()),
+		Stage:                    string(ev.Stage()),
+		Level:                    string(ev.Level()),
+		Verb:                     string(ev.Verb()),
+		APIVersion:               string(ev.APIVersion()),
+		RequestURI:               string(ev.RequestURI()),
+		User:                     userOf(ev.User()),
+		AuthenticationMetadata:   string(ev.AuthenticationMetadata()),
+		UserAgent:                string(ev.UserAgent()),
+		RequestObject:            string(ev.RequestObject()),
+		ResponseObject:           string(ev.ResponseObject()),
+	}
+	if r.StageTimestamp.IsZero() {
+		r.StageTimestamp = r.RequestReceivedTimestamp
+	}
+	if r.RequestReceivedTimestamp.IsZero() {
+		r.RequestReceivedTimestamp = r.StageTimestamp
+	}
+	if u := ev.ImpersonatedUser(); u != nil {
+		iu := userOf(u)
+		r.ImpersonatedUser = &iu
+	}
+	for _, ip := range ev.SourceIPs() {
+		r.SourceIPs = append(r.SourceIPs, string(ip))
+	}
+	if ref := ev.ObjectRef(); ref != nil {
+		r.ObjectRef = &ObjectRef{
+			Resource: string(ref.Resource), Namespace: string(ref.Namespace), Name: string(ref.Name),
+			UID: string(ref.UID), APIGroup: string(ref.APIGroup), APIVersion: string(ref.APIVersion),
+			ResourceVersion: string(ref.ResourceVersion), Subresource: string(ref.Subresource),
+		}
+	}
+	if st := ev.ResponseStatus(); st != nil {
+		r.ResponseStatus = &ResponseStatus{Code: st.Code, Status: string(st.Status), Reason: string(st.Reason),
+			Message: string(st.Message), Details: string(st.Details)}
+	}
+	if as := ev.Annotations(); as != nil {
+		r.Annotations = make(map[string]string, len(as))
+		for _, a := range as {
+			r.Annotations[string(a.Key)] = string(a.Value) // the last of a repeated key, as upstream
+		}
+	}
+	pos, origin := ev.Pos(), ev.Origin()
+	r.Origin = Origin{Cluster: cluster, Node: string(origin.Node), File: pos.File, Line: int64(pos.Line), Offset: pos.Offset, Format: origin.Format}
+	if r.Origin.Format == "" {
+		r.Origin.Format = "kube-apiserver"
+	}
+	r.Source = string(origin.Node)
+	if r.Source == "" {
+		set := ev.Source() // the rotation set: node1/kube-apiserver-audit.log
+		dir, base := filepath.Base(filepath.Dir(set)), strings.TrimSuffix(filepath.Base(set), filepath.Ext(set))
+		r.Source = base
+		if dir != "." && dir != "/" && dir != "" {
+			r.Source = dir + "_" + base
+		}
+	}
+	if len(origin.Cluster) > 0 && cluster == "" {
+		r.Origin.Cluster = string(origin.Cluster)
+	}
+}
+
+func userOf(u *auditlog.UserInfo) User {
+	out := User{Username: string(u.Username), UID: string(u.UID)}
+	for _, g := range u.Groups {
+		out.Groups = append(out.Groups, string(g))
+	}
+	if u.Extra != nil {
+		out.Extra = make(map[string][]string, len(u.Extra))
+		for _, e := range u.Extra {
+			vs := make([]string, len(e.Values))
+			for i, v := range e.Values {
+				vs[i] = string(v)
+			}
+			out.Extra[string(e.Key)] = vs
+		}
+	}
+	return out
+}
