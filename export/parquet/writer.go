@@ -3,11 +3,13 @@ package parquet
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -17,7 +19,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultRowGroupBytes = 32 << 20  // buffered event bytes before a row group is written
+	DefaultRowGroupBytes = 8 << 20   // buffered event bytes before a row group is written
 	DefaultRowGroupRows  = 131072    // rows in a row group at most
 	DefaultFileBytes     = 256 << 20 // event bytes in a file before it is closed
 )
@@ -41,6 +43,24 @@ type Writer struct {
 	opts  Options
 	files map[partition]*openFile
 	done  []string
+
+	// Row groups are encoded and compressed on a goroutine of their own,
+	// while the caller fills the next: reading and writing use two cores.
+	jobs    chan job
+	encoded chan error // the encoder's first error, once it stops
+	err     error      // the first error seen
+	spare   [][]Row    // buffers back from the encoder
+	spareMu sync.Mutex
+	doneMu  sync.Mutex
+}
+
+// job is a row group to write, or a file to finish.
+type job struct {
+	f      *openFile
+	rows   []Row
+	bytes  int64
+	finish bool // complete the file
+	abort  bool // remove the file
 }
 
 type partition struct{ dt, cluster, source string }
@@ -50,7 +70,7 @@ type openFile struct {
 	w        *pq.GenericWriter[Row]
 	buf      []Row
 	bufBytes int64
-	written  int64 // event bytes in the file so far
+	written  int64 // event bytes in the file so far (handed to the encoder)
 	first    time.Time
 	hash     *xxhash.Digest
 	dir      string
@@ -68,41 +88,97 @@ func NewWriter(opts Options) *Writer {
 	if opts.FileBytes <= 0 {
 		opts.FileBytes = DefaultFileBytes
 	}
-	return &Writer{opts: opts, files: map[partition]*openFile{}}
+	w := &Writer{opts: opts, files: map[partition]*openFile{}, jobs: make(chan job), encoded: make(chan error, 1)}
+	go w.encode()
+	return w
+}
+
+// encode runs the jobs in order; after an error it only discards.
+func (w *Writer) encode() {
+	var err error
+	for j := range w.jobs {
+		if err != nil || j.abort {
+			if j.finish || j.abort {
+				j.f.tmp.Close()
+				os.Remove(j.f.tmp.Name())
+			}
+			continue
+		}
+		if j.finish {
+			err = w.finishFile(j.f)
+			continue
+		}
+		err = j.f.writeGroup(j.rows)
+		clear(j.rows)
+		w.spareMu.Lock()
+		w.spare = append(w.spare, j.rows[:0])
+		w.spareMu.Unlock()
+	}
+	w.encoded <- err
+}
+
+func (w *Writer) buffer() []Row {
+	w.spareMu.Lock()
+	defer w.spareMu.Unlock()
+	if n := len(w.spare); n > 0 {
+		b := w.spare[n-1]
+		w.spare = w.spare[:n-1]
+		return b
+	}
+	return nil
 }
 
 // Files returns the files written so far (complete, renamed).
-func (w *Writer) Files() []string { return w.done }
+func (w *Writer) Files() []string {
+	w.doneMu.Lock()
+	defer w.doneMu.Unlock()
+	return slices.Clone(w.done)
+}
 
 // Write adds a row; size is the event's size in bytes (its line), which
 // bounds row groups and files.
 func (w *Writer) Write(r *Row, size int64) error {
+	if w.err != nil {
+		return w.err
+	}
 	p := partition{dt: r.StageTimestamp.UTC().Format(time.DateOnly), cluster: r.Origin.Cluster, source: sourceName(r)}
 	f := w.files[p]
 	if f == nil {
 		var err error
 		if f, err = w.open(p); err != nil {
+			w.err = err
 			return err
 		}
 		w.files[p] = f
 	}
+	if f.buf == nil {
+		f.buf = w.buffer()
+	}
 	f.buf = append(f.buf, *r)
 	f.bufBytes += size
 	if f.bufBytes >= w.opts.RowGroupBytes || int64(len(f.buf)) >= w.opts.RowGroupRows {
-		if err := f.flush(); err != nil {
-			return err
-		}
+		w.flush(f)
 		if f.written >= w.opts.FileBytes {
 			delete(w.files, p)
-			return w.finish(f)
+			w.jobs <- job{f: f, finish: true}
 		}
 	}
 	return nil
 }
 
-// Close writes what is buffered and completes every file.
+// flush hands the buffered rows to the encoder.
+func (w *Writer) flush(f *openFile) {
+	if len(f.buf) == 0 {
+		return
+	}
+	w.jobs <- job{f: f, rows: f.buf, bytes: f.bufBytes}
+	f.written += f.bufBytes
+	f.buf, f.bufBytes = nil, 0
+}
+
+// Close writes what is buffered and completes every file; it returns the
+// first error of any write.
 func (w *Writer) Close() error {
-	var firstErr error
 	keys := make([]partition, 0, len(w.files))
 	for p := range w.files {
 		keys = append(keys, p)
@@ -113,23 +189,26 @@ func (w *Writer) Close() error {
 	for _, p := range keys {
 		f := w.files[p]
 		delete(w.files, p)
-		if err := f.flush(); err != nil && firstErr == nil {
-			firstErr = err
-		}
-		if err := w.finish(f); err != nil && firstErr == nil {
-			firstErr = err
-		}
+		w.flush(f)
+		w.jobs <- job{f: f, finish: true}
 	}
-	return firstErr
+	close(w.jobs)
+	if err := <-w.encoded; w.err == nil {
+		w.err = err
+	}
+	return w.err
 }
 
-// Abort removes the files not yet complete.
+// Abort removes the files not yet complete; those already complete stay,
+// each whole. The Writer cannot be used after.
 func (w *Writer) Abort() {
 	for p, f := range w.files {
-		f.tmp.Close()
-		os.Remove(f.tmp.Name())
 		delete(w.files, p)
+		w.jobs <- job{f: f, abort: true}
 	}
+	w.err = errors.New("aborted")
+	close(w.jobs)
+	<-w.encoded
 }
 
 func (w *Writer) open(p partition) (*openFile, error) {
@@ -142,46 +221,37 @@ func (w *Writer) open(p partition) (*openFile, error) {
 		return nil, err
 	}
 	pw := pq.NewGenericWriter[Row](tmp,
-		pq.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		pq.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		pq.BloomFilters(pq.SplitBlockFilter(10, "auditID")),
 		pq.MaxRowsPerRowGroup(w.opts.RowGroupRows),
-		pq.PageBufferSize(1<<20),
+		pq.PageBufferSize(256<<10),
 		pq.KeyValueMetadata("auditq.schema", fmt.Sprintf("k8s_audit v%d", SchemaVersion)),
 	)
 	return &openFile{tmp: tmp, w: pw, hash: xxhash.New(), dir: dir, source: p.source}, nil
 }
 
-// flush sorts the buffered rows by stageTimestamp (stable: one request's
-// stages keep their order) and writes them as a row group.
-func (f *openFile) flush() error {
-	if len(f.buf) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(f.buf, func(a, b Row) int { return a.StageTimestamp.Compare(b.StageTimestamp) })
-	if f.first.IsZero() || f.buf[0].StageTimestamp.Before(f.first) {
-		f.first = f.buf[0].StageTimestamp
+// writeGroup sorts rows by stageTimestamp (stable: one request's stages
+// keep their order) and writes them as a row group.
+func (f *openFile) writeGroup(rows []Row) error {
+	slices.SortStableFunc(rows, func(a, b Row) int { return a.StageTimestamp.Compare(b.StageTimestamp) })
+	if f.first.IsZero() || rows[0].StageTimestamp.Before(f.first) {
+		f.first = rows[0].StageTimestamp
 	}
 	var b [8]byte
-	for i := range f.buf {
-		f.hash.WriteString(f.buf[i].AuditID)
-		f.hash.WriteString(f.buf[i].Stage)
-		binary.LittleEndian.PutUint64(b[:], uint64(f.buf[i].StageTimestamp.UnixNano()))
+	for i := range rows {
+		f.hash.WriteString(rows[i].AuditID)
+		f.hash.WriteString(rows[i].Stage)
+		binary.LittleEndian.PutUint64(b[:], uint64(rows[i].StageTimestamp.UnixNano()))
 		f.hash.Write(b[:])
 	}
-	if _, err := f.w.Write(f.buf); err != nil {
+	if _, err := f.w.Write(rows); err != nil {
 		return err
 	}
-	if err := f.w.Flush(); err != nil {
-		return err
-	}
-	f.written += f.bufBytes
-	clear(f.buf)
-	f.buf, f.bufBytes = f.buf[:0], 0
-	return nil
+	return f.w.Flush()
 }
 
-// finish closes the file and gives it its final name.
-func (w *Writer) finish(f *openFile) error {
+// finishFile closes the file and gives it its final name (on the encoder).
+func (w *Writer) finishFile(f *openFile) error {
 	if err := f.w.Close(); err != nil {
 		f.tmp.Close()
 		os.Remove(f.tmp.Name())
@@ -202,7 +272,9 @@ func (w *Writer) finish(f *openFile) error {
 		os.Remove(f.tmp.Name())
 		return err
 	}
+	w.doneMu.Lock()
 	w.done = append(w.done, final)
+	w.doneMu.Unlock()
 	return nil
 }
 
