@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	pqgo "github.com/parquet-go/parquet-go"
 	"gopkg.in/natefinch/lumberjack.v2"
 
+	"github.com/auditq/auditq/export/parquet"
 	"github.com/auditq/auditq/internal/fixture"
 )
 
@@ -367,5 +369,70 @@ func TestConcurrentIndexers(t *testing.T) {
 		if with, without := run(), run("--no-index"); with != without {
 			t.Fatalf("get --id %s differs with the index:\n%s\nwithout:\n%s", id, with, without)
 		}
+	}
+}
+
+// TestExportFollow: export -F writes complete Parquet files every --roll
+// while lumberjack rotates the log under it, and on SIGINT completes the
+// last; together they hold every event written, once.
+func TestExportFollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	lines := eventLines(t, 1500)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kube-apiserver-audit.log")
+	lj := &lumberjack.Logger{Filename: path, MaxSize: 1, Compress: true}
+	defer lj.Close()
+	for _, l := range lines[:500] {
+		lj.Write(l)
+	}
+	out := t.TempDir()
+	r := start(t, "export", "-F", "--roll", "1s", "--out", out, "--cluster", "c", path)
+	// Complete files appear while it runs.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		done, _ := filepath.Glob(filepath.Join(out, "*", "*", "*.parquet"))
+		if len(done) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no complete file a minute after start; stderr: %s", r.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, l := range lines[500:] {
+		lj.Write(l)
+	}
+	time.Sleep(1500 * time.Millisecond) // the follower reads the rest
+	if code := r.interrupt(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr: %s", code, r.stderr.String())
+	}
+	lj.Close()
+	waitForCompression(t, dir)
+	partial, _ := filepath.Glob(filepath.Join(out, "*", "*", "*.partial"))
+	if len(partial) > 0 {
+		t.Errorf("partial files left: %v", partial)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*", "*", "*.parquet"))
+	seen := map[string]int{}
+	for _, f := range files {
+		rows, err := pqgo.ReadFile[parquet.Row](f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, row := range rows {
+			seen[row.AuditID+" "+row.Stage]++
+		}
+	}
+	for _, l := range lines {
+		var ev struct{ AuditID, Stage string }
+		json.Unmarshal(l, &ev)
+		if seen[ev.AuditID+" "+ev.Stage] != 1 {
+			t.Fatalf("%s %s in %d rows, want 1 (%d files)", ev.AuditID, ev.Stage, seen[ev.AuditID+" "+ev.Stage], len(files))
+		}
+	}
+	if len(files) < 2 {
+		t.Errorf("%d files: --roll did not complete files while following", len(files))
 	}
 }

@@ -176,9 +176,23 @@ func (w *Writer) flush(f *openFile) {
 	f.buf, f.bufBytes = nil, 0
 }
 
-// Close writes what is buffered and completes every file; it returns the
-// first error of any write.
-func (w *Writer) Close() error {
+// Roll completes every open file (a long-running exporter calls it at a
+// time bound, so that readers get a steady stream of complete files); the
+// Writer goes on with new files.
+func (w *Writer) Roll() error {
+	if w.err != nil {
+		return w.err
+	}
+	for _, p := range w.sortedPartitions() {
+		f := w.files[p]
+		delete(w.files, p)
+		w.flush(f)
+		w.jobs <- job{f: f, finish: true}
+	}
+	return nil
+}
+
+func (w *Writer) sortedPartitions() []partition {
 	keys := make([]partition, 0, len(w.files))
 	for p := range w.files {
 		keys = append(keys, p)
@@ -186,7 +200,13 @@ func (w *Writer) Close() error {
 	slices.SortFunc(keys, func(a, b partition) int {
 		return cmp.Or(strings.Compare(a.dt, b.dt), strings.Compare(a.cluster, b.cluster), strings.Compare(a.source, b.source))
 	})
-	for _, p := range keys {
+	return keys
+}
+
+// Close writes what is buffered and completes every file; it returns the
+// first error of any write.
+func (w *Writer) Close() error {
+	for _, p := range w.sortedPartitions() {
 		f := w.files[p]
 		delete(w.files, p)
 		w.flush(f)

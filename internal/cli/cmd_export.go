@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"runtime/debug"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +16,7 @@ type exportOptions struct {
 	inputFlags
 	out     string
 	cluster string
+	roll    time.Duration
 }
 
 func newExportCommand(e *env) *cobra.Command {
@@ -26,7 +29,8 @@ Hive layout, DIR/dt=YYYY-MM-DD/cluster=NAME/<source>-<first time>-<hash>.parquet
 dt being the UTC date of stageTimestamp. Columns are the audit.k8s.io/v1 JSON
 names, nested (docs/export.md has the schema and the DDL for each engine).
 Row groups are sorted by stageTimestamp and auditID has a Bloom filter. Files
-are written under a .partial name and renamed when complete.
+are written under a .partial name and renamed when complete. With --follow,
+the open files are completed every --roll (5m) and on SIGINT/SIGTERM.
 
 ` + inputsHelp,
 		Example: `  auditq export --out /data/audit --cluster prod-eu-1 /var/log/kubernetes/
@@ -37,8 +41,10 @@ are written under a .partial name and renamed when complete.
 	}
 	cmd.Flags().StringVar(&o.out, "out", "", "root `DIR` of the Parquet files (required)")
 	cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster name: the cluster= partition (default: the one an export names, else \"default\")")
+	cmd.Flags().DurationVar(&o.roll, "roll", 5*time.Minute, "with --follow: complete the open files this often, so readers get a steady stream of whole files")
 	_ = cmd.MarkFlagRequired("out")
 	o.addFilterFlags(cmd, true)
+	o.addFollowFlags(cmd)
 	return cmd
 }
 
@@ -49,6 +55,9 @@ type exported struct {
 }
 
 func runExport(e *env, o *exportOptions, args []string) error {
+	if o.follow && o.roll < time.Second {
+		return &exitError{exitUsage, fmt.Sprintf("--roll %v: want at least 1s", o.roll)}
+	}
 	s, err := newSession(e, &o.inputFlags, args)
 	if err != nil {
 		return err
@@ -70,12 +79,43 @@ func runExport(e *env, o *exportOptions, args []string) error {
 	}
 	n := 0
 	var werr error
+	var mu sync.Mutex // the roller and the reader share the writer
+	quit := make(chan struct{})
+	var roller sync.WaitGroup
+	if o.follow {
+		roller.Add(1)
+		go func() {
+			defer roller.Done()
+			tick := time.NewTicker(o.roll)
+			defer tick.Stop()
+			for {
+				select {
+				case <-quit:
+					return
+				case <-tick.C:
+					mu.Lock()
+					if werr == nil {
+						werr = w.Roll()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	for _, x := range scanEvents(s, work) {
-		if werr = w.Write(&x.row, x.size); werr != nil {
+		mu.Lock()
+		if werr == nil {
+			werr = w.Write(&x.row, x.size)
+		}
+		failed := werr != nil
+		mu.Unlock()
+		if failed {
 			break
 		}
 		n++
 	}
+	close(quit) // no Roll after this: the writer is closed next
+	roller.Wait()
 	if werr == nil {
 		werr = w.Close()
 	} else {
