@@ -1,0 +1,148 @@
+package duckdbtest
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+
+	summarysql "github.com/auditq/auditq/export/sql"
+	"github.com/auditq/auditq/internal/audittest"
+)
+
+// statements splits summary.sql into its named statements.
+func statements(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, part := range strings.Split(summarysql.Summary, "-- name: ")[1:] {
+		name, body, _ := strings.Cut(part, "\n")
+		out[strings.TrimSpace(name)] = strings.TrimSpace(body)
+	}
+	if len(out) < 10 {
+		t.Fatalf("summary.sql has %d statements", len(out))
+	}
+	return out
+}
+
+type row struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+func rowsOf(t *testing.T, db *sql.DB, q string) string {
+	t.Helper()
+	rs, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var k sql.NullString
+		var n int64
+		if err := rs.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s %d", k.String, n))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func listOf(rows []row) string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%s %d", r.Key, r.Count))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// TestSummarySQL: the documented SQL, run by DuckDB over an export, gives
+// the numbers `auditq summary -o json` gives for the same input: events,
+// requests, stages, levels, and per request verbs, codes and classes,
+// users, service accounts, namespaces, resources, failures and denials.
+func TestSummarySQL(t *testing.T) {
+	inputs := map[string]string{"fixture": audittest.Rotated()}
+	if p, ok := audittest.SharedPath("kube-apiserver", "gce-like", "kube-apiserver-audit.log"); ok {
+		inputs["gce-like"] = p
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := statements(t)
+	for name, path := range inputs {
+		t.Run(name, func(t *testing.T) {
+			out, err := exec.Command(bin, "summary", "-o", "json", "--top", "1000000", "--no-index", path).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum struct {
+				Events, Requests                                 int64
+				Approximate                                      bool
+				Stages, Levels, Verbs, CodeClasses, Codes, Users []row
+				ServiceAccounts, Namespaces, Resources           []row
+				Failures, Denials                                struct{ Requests int64 }
+			}
+			if err := json.Unmarshal(out, &sum); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Approximate {
+				t.Fatal("the summary is approximate: nothing exact to compare")
+			}
+			glob := exportTo(t, "--cluster", "c", path)
+			db, err := sql.Open("duckdb", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxOpenConns(1) // one connection: the temp view lives in it
+			if _, err := db.Exec(fmt.Sprintf("CREATE VIEW audit AS SELECT * FROM read_parquet('%s', hive_partitioning = true)", glob)); err != nil {
+				t.Fatal(err)
+			}
+			var events, requests int64
+			if err := db.QueryRow(stmts["totals"]).Scan(&events, &requests); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d events, %d requests, %d users, %d resources, %d failures, %d denials",
+				sum.Events, sum.Requests, len(sum.Users), len(sum.Resources), sum.Failures.Requests, sum.Denials.Requests)
+			if events != sum.Events || requests != sum.Requests {
+				t.Errorf("events %d, requests %d; auditq summary: %d, %d", events, requests, sum.Events, sum.Requests)
+			}
+			if _, err := db.Exec(stmts["requests"]); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name string
+				want []row
+			}{
+				{"stages", sum.Stages}, {"levels", sum.Levels}, {"verbs", sum.Verbs}, {"codes", sum.Codes},
+				{"codeClasses", sum.CodeClasses}, {"users", sum.Users}, {"serviceAccounts", sum.ServiceAccounts},
+				{"namespaces", sum.Namespaces}, {"resources", sum.Resources},
+			} {
+				if len(c.want) == 0 && c.name != "serviceAccounts" {
+					t.Errorf("%s: auditq summary lists nothing: the comparison would be empty", c.name)
+				}
+				if got, want := rowsOf(t, db, stmts[c.name]), listOf(c.want); got != want {
+					t.Errorf("%s: SQL\n%.400s\nauditq summary\n%.400s", c.name, got, want)
+				}
+			}
+			for _, c := range []struct {
+				name string
+				want int64
+			}{{"failures", sum.Failures.Requests}, {"denials", sum.Denials.Requests}} {
+				var n int64
+				if err := db.QueryRow(stmts[c.name]).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != c.want {
+					t.Errorf("%s: SQL %d, auditq summary %d", c.name, n, c.want)
+				}
+			}
+		})
+	}
+}
