@@ -176,7 +176,9 @@ func check(t *testing.T, r *Row, e *auditv1.Event) {
 }
 
 // TestLayoutAndOrder: files land in dt=/cluster= folders by the UTC day,
-// row groups are in stageTimestamp order, a crash leaves no .parquet.
+// each file is in stageTimestamp order across its row groups, also from a
+// real kube-apiserver's log (whose events are written up to a millisecond
+// out of stage order: 31 times in 8,125 events), a crash leaves no .parquet.
 func TestLayoutAndOrder(t *testing.T) {
 	_, files := export(t, []string{audittest.Rotated()}, Options{RowGroupRows: 500, FileBytes: 2 << 20})
 	if len(files) < 2 {
@@ -187,6 +189,12 @@ func TestLayoutAndOrder(t *testing.T) {
 		if rel != "dt=2026-11-20/cluster=test" {
 			t.Errorf("%s: partition %s", f, rel)
 		}
+	}
+	if p, ok := audittest.SharedPath("kube-apiserver", "gce-like", "kube-apiserver-audit.log"); ok {
+		_, real := export(t, []string{p}, Options{RowGroupRows: 300})
+		files = append(files, real...)
+	}
+	for _, f := range files {
 		pf, err := os.Open(f)
 		if err != nil {
 			t.Fatal(err)
@@ -196,15 +204,20 @@ func TestLayoutAndOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var prev time.Time
 		for _, rg := range file.RowGroups() {
 			rs := make([]Row, rg.NumRows())
 			r := pq.NewGenericRowGroupReader[Row](rg)
 			n, _ := r.Read(rs)
-			for i := 1; i < n; i++ {
-				if rs[i].StageTimestamp.Before(rs[i-1].StageTimestamp) {
-					t.Fatalf("%s: row group out of order at %d", f, i)
+			for i := range n {
+				if rs[i].StageTimestamp.Before(prev) {
+					t.Fatalf("%s: out of stageTimestamp order at row %d of a row group", f, i)
 				}
+				prev = rs[i].StageTimestamp
 			}
+		}
+		if v, _ := file.Lookup("auditq.sorted"); v != "true" {
+			t.Errorf("%s: auditq.sorted = %q", f, v)
 		}
 		pf.Close()
 	}
@@ -221,5 +234,78 @@ func TestLayoutAndOrder(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*"))
 	if len(left) > 0 {
 		t.Errorf("an aborted writer left %v", left)
+	}
+}
+
+// TestLateEventMarksTheFile: an event later than reorderSlack is written
+// where it falls, and the file says it is not sorted.
+func TestLateEventMarksTheFile(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWriter(Options{Dir: dir, RowGroupRows: 10})
+	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	write := func(at time.Duration) {
+		r := Row{StageTimestamp: t0.Add(at), AuditID: at.String(), Stage: "ResponseComplete"}
+		r.Origin.Cluster = "c"
+		if err := w.Write(&r, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		write(time.Duration(i) * time.Second)
+	}
+	write(time.Second / 2) // 29 s late
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := w.Files()
+	if len(files) != 1 {
+		t.Fatalf("%d files", len(files))
+	}
+	pf, _ := os.Open(files[0])
+	defer pf.Close()
+	fi, _ := pf.Stat()
+	file, err := pq.OpenFile(pf, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := file.Lookup("auditq.sorted"); v != "false" {
+		t.Errorf("auditq.sorted = %q, want false", v)
+	}
+	rows, _ := pq.ReadFile[Row](files[0])
+	if len(rows) != 31 {
+		t.Errorf("%d rows, want 31", len(rows))
+	}
+}
+
+// TestSlightlyLateEventsStaySorted: an event a little late (within
+// reorderSlack) that falls after a row group was cut still lands in order.
+func TestSlightlyLateEventsStaySorted(t *testing.T) {
+	w := NewWriter(Options{Dir: t.TempDir(), RowGroupRows: 10})
+	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	var want []time.Duration
+	for i := range 21 {
+		at := time.Duration(i) * time.Second
+		if i == 10 {
+			at = 8500 * time.Millisecond // written after 9 s, and after the first row group was cut
+		}
+		want = append(want, at)
+		r := Row{StageTimestamp: t0.Add(at), AuditID: at.String()}
+		r.Origin.Cluster = "c"
+		if err := w.Write(&r, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pq.ReadFile[Row](w.Files()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	for i, r := range rows {
+		if got := r.StageTimestamp.Sub(t0); got != want[i] {
+			t.Fatalf("row %d at %v, want %v (the file is not in order)", i, got, want[i])
+		}
 	}
 }

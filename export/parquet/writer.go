@@ -35,8 +35,8 @@ type Options struct {
 
 // Writer writes rows into Hive-partitioned Parquet files:
 // DIR/dt=YYYY-MM-DD/cluster=NAME/<source>-<first time>-<hash>.parquet, dt
-// being the UTC date of stageTimestamp. Each row group is sorted by
-// stageTimestamp. A file is written under a .partial name and renamed when
+// being the UTC date of stageTimestamp. Each file is sorted by
+// stageTimestamp (see reorderSlack). A file is written under a .partial name and renamed when
 // complete, so a reader never sees half a file and a crash leaves none.
 // A Writer is not safe for concurrent use.
 type Writer struct {
@@ -72,6 +72,9 @@ type openFile struct {
 	bufBytes int64
 	written  int64 // event bytes in the file so far (handed to the encoder)
 	first    time.Time
+	newest   time.Time // of the rows written
+	carry    []Row     // rows held back for the next row group
+	sorted   bool      // every row written so far is in order
 	hash     *xxhash.Digest
 	dir      string
 	source   string
@@ -108,7 +111,7 @@ func (w *Writer) encode() {
 			err = w.finishFile(j.f)
 			continue
 		}
-		err = j.f.writeGroup(j.rows)
+		err = j.f.writeGroup(j.rows, false)
 		clear(j.rows)
 		w.spareMu.Lock()
 		w.spare = append(w.spare, j.rows[:0])
@@ -247,13 +250,50 @@ func (w *Writer) open(p partition) (*openFile, error) {
 		pq.PageBufferSize(256<<10),
 		pq.KeyValueMetadata("auditq.schema", fmt.Sprintf("k8s_audit v%d", SchemaVersion)),
 	)
-	return &openFile{tmp: tmp, w: pw, hash: xxhash.New(), dir: dir, source: p.source}, nil
+	pw.SetKeyValueMetadata("auditq.sorted", "true")
+	return &openFile{tmp: tmp, w: pw, hash: xxhash.New(), dir: dir, source: p.source, sorted: true}, nil
 }
 
-// writeGroup sorts rows by stageTimestamp (stable: one request's stages
-// keep their order) and writes them as a row group.
-func (f *openFile) writeGroup(rows []Row) error {
+// reorderSlack is how far behind the newest event an event may come and
+// still be written in order: rows within it of the newest are held back
+// for the next row group, so that a whole file is sorted by
+// stageTimestamp, not just each row group. The log backend writes events
+// a few milliseconds (seconds, under load) out of stage order; an event
+// later than this is written where it falls and the file's metadata says
+// auditq.sorted=false.
+const reorderSlack = 2 * time.Second
+
+// writeGroup sorts rows with those held back by stageTimestamp (stable: one
+// request's stages keep their order) and writes them as a row group, but
+// for the rows within reorderSlack of the newest, unless last.
+func (f *openFile) writeGroup(rows []Row, last bool) error {
+	if len(f.carry) > 0 {
+		rows = append(f.carry, rows...)
+		f.carry = nil
+	}
+	if len(rows) == 0 {
+		return nil
+	}
 	slices.SortStableFunc(rows, func(a, b Row) int { return a.StageTimestamp.Compare(b.StageTimestamp) })
+	if !last {
+		limit := rows[len(rows)-1].StageTimestamp.Add(-reorderSlack)
+		cut, _ := slices.BinarySearchFunc(rows, limit, func(r Row, t time.Time) int {
+			if r.StageTimestamp.After(t) {
+				return 1
+			}
+			return -1
+		})
+		f.carry = slices.Clone(rows[cut:])
+		rows = rows[:cut]
+		if len(rows) == 0 {
+			return nil
+		}
+	}
+	if !f.newest.IsZero() && rows[0].StageTimestamp.Before(f.newest) && f.sorted {
+		f.sorted = false
+		f.w.SetKeyValueMetadata("auditq.sorted", "false")
+	}
+	f.newest = rows[len(rows)-1].StageTimestamp
 	if f.first.IsZero() || rows[0].StageTimestamp.Before(f.first) {
 		f.first = rows[0].StageTimestamp
 	}
@@ -272,6 +312,11 @@ func (f *openFile) writeGroup(rows []Row) error {
 
 // finishFile closes the file and gives it its final name (on the encoder).
 func (w *Writer) finishFile(f *openFile) error {
+	if err := f.writeGroup(nil, true); err != nil { // what was held back
+		f.tmp.Close()
+		os.Remove(f.tmp.Name())
+		return err
+	}
 	if err := f.w.Close(); err != nil {
 		f.tmp.Close()
 		os.Remove(f.tmp.Name())
