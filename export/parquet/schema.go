@@ -22,8 +22,9 @@ const SchemaVersion = 1
 // Row is one event. Strings that the upstream JSON omits when empty are
 // optional columns: NULL when empty or absent.
 type Row struct {
-	StageTimestamp           time.Time `parquet:"stageTimestamp,timestamp(microsecond),delta"`
-	RequestReceivedTimestamp time.Time `parquet:"requestReceivedTimestamp,timestamp(microsecond),delta"`
+	// The timestamps are NULL only for an event that has neither.
+	StageTimestamp           time.Time `parquet:"stageTimestamp,optional,timestamp(microsecond),delta"`
+	RequestReceivedTimestamp time.Time `parquet:"requestReceivedTimestamp,optional,timestamp(microsecond),delta"`
 	AuditID                  string    `parquet:"auditID"`
 	Stage                    string    `parquet:"stage,dict"`
 	Level                    string    `parquet:"level,dict"`

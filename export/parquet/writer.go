@@ -144,7 +144,7 @@ func (w *Writer) Write(r *Row, size int64) error {
 	if w.err != nil {
 		return w.err
 	}
-	p := partition{dt: r.StageTimestamp.UTC().Format(time.DateOnly), cluster: r.Origin.Cluster, source: sourceName(r)}
+	p := partition{dt: dayOf(r.StageTimestamp), cluster: r.Origin.Cluster, source: sourceName(r)}
 	f := w.files[p]
 	if f == nil {
 		var err error
@@ -341,6 +341,17 @@ func (w *Writer) finishFile(f *openFile) error {
 	w.done = append(w.done, final)
 	w.doneMu.Unlock()
 	return nil
+}
+
+// nullPartition is Hive's name for a NULL partition value: the dt of events
+// without a timestamp.
+const nullPartition = "__HIVE_DEFAULT_PARTITION__"
+
+func dayOf(t time.Time) string {
+	if t.IsZero() {
+		return nullPartition
+	}
+	return t.UTC().Format(time.DateOnly)
 }
 
 // sourceName names a file after the API server its events came from (Row.Source).
