@@ -226,3 +226,88 @@ func fmtCounts(m map[string]int64) string {
 	sort.Strings(out)
 	return strings.Join(out, "\n")
 }
+
+// TestDuckDBSeesTypesAndBloom: DuckDB types the columns as the schema says,
+// every column chunk is zstd, row groups follow stageTimestamp, and the
+// auditID Bloom filter is one DuckDB reads: a probe never rules out the row
+// group that holds an ID, and rules out most that do not.
+func TestDuckDBSeesTypesAndBloom(t *testing.T) {
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command(bin, "export", "--no-index", "--out", out, "--cluster", "c", audittest.Rotated())
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*", "*", "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no file")
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	types := map[string]string{}
+	rows, err := db.Query(fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('%s'))", files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n, ty string
+		rows.Scan(&n, &ty)
+		types[n] = ty
+	}
+	rows.Close()
+	for col, want := range map[string]string{
+		"stageTimestamp": "TIMESTAMP WITH TIME ZONE",
+		"auditID":        "VARCHAR",
+		"sourceIPs":      "VARCHAR[]",
+		"annotations":    "MAP(VARCHAR, VARCHAR)",
+	} {
+		if types[col] != want {
+			t.Errorf("%s: DuckDB type %q, want %q", col, types[col], want)
+		}
+	}
+	if u := types["user"]; !strings.Contains(u, `"groups" VARCHAR[]`) || !strings.Contains(u, "extra MAP(VARCHAR, VARCHAR[])") {
+		t.Errorf("user: DuckDB type %q", u)
+	}
+	var codecs string
+	if err := db.QueryRow(fmt.Sprintf("SELECT string_agg(DISTINCT compression, ',') FROM parquet_metadata('%s')", files[0])).Scan(&codecs); err != nil {
+		t.Fatal(err)
+	}
+	if codecs != "ZSTD" {
+		t.Errorf("compression %q, want ZSTD", codecs)
+	}
+	// The Bloom filter: probe each ID of the file and some that are not there.
+	evs := events(t, []string{audittest.Rotated()}, nil)
+	probe := func(id string) (excluded, groups int) {
+		q := fmt.Sprintf("SELECT count(*) FILTER (WHERE bloom_filter_excludes), count(*) FROM parquet_bloom_probe('%s', 'auditID', ?)", files[0])
+		if err := db.QueryRow(q, id).Scan(&excluded, &groups); err != nil {
+			t.Fatal(err)
+		}
+		return excluded, groups
+	}
+	for i := 0; i < len(evs); i += len(evs) / 20 {
+		e := evs[i]
+		var in int
+		if err := db.QueryRow(fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') WHERE auditID = ?", files[0]), string(e.AuditID)).Scan(&in); err != nil {
+			t.Fatal(err)
+		}
+		if ex, groups := probe(string(e.AuditID)); in > 0 && ex == groups {
+			t.Fatalf("the Bloom filter rules out every row group of a file holding %s", e.AuditID)
+		}
+	}
+	ruled := 0
+	for i := range 200 {
+		ex, groups := probe(fmt.Sprintf("00000000-0000-0000-0000-%012d", i))
+		if groups > 0 && ex == groups {
+			ruled++
+		}
+	}
+	if ruled < 190 {
+		t.Errorf("the Bloom filter ruled out %d of 200 absent IDs; want about 99%%", ruled)
+	}
+}
