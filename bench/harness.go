@@ -271,6 +271,19 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"gojq", []string{gojq, "-n", fmt.Sprintf(byVerb, ".events[].message"), eks}},
 		}})
 	}
+	if duckq := buildDuckq(h.dir, stderr); duckq == "" {
+		h.notes = append(h.notes, "DuckDB (export/duckdbtest/cmd/duckq, cgo) could not be built: the export task is skipped.")
+	} else {
+		out := filepath.Join(h.dir, "export-out")
+		copySQL := fmt.Sprintf("COPY (SELECT * FROM read_json_auto('%s', maximum_depth=2)) TO '%s' (FORMAT parquet, COMPRESSION zstd)", plain, filepath.Join(h.dir, "duckdb-copy.parquet"))
+		tasks = append(tasks, struct {
+			name string
+			cmds []cmd
+		}{"export to Parquet (plain 1 GiB)", []cmd{
+			{"auditq export", sh("rm -rf " + out + " && " + h.auditq + " export --no-index --out " + out + " " + plain + " >/dev/null")},
+			{"DuckDB COPY", []string{duckq, copySQL}},
+		}})
+	}
 	if withBig {
 		tasks = append(tasks, struct {
 			name string
@@ -281,10 +294,22 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"auditq query", []string{h.auditq, "query", "-c", projection, big}},
 		}})
 	}
-	if os.Getenv("AUDITQ_BENCH_ONLY") == "archive" {
-		tasks = nil // the archive tasks alone, when they are what changed
+	// AUDITQ_BENCH_ONLY=archive or =export times those tasks alone, when
+	// they are what changed.
+	switch os.Getenv("AUDITQ_BENCH_ONLY") {
+	case "archive":
+		tasks = nil
+	case "export":
+		tasks = slices.DeleteFunc(tasks, func(t struct {
+			name string
+			cmds []cmd
+		}) bool {
+			return !strings.HasPrefix(t.name, "export")
+		})
 	}
-	h.archiveTasks(filepath.Join(h.dir, "archive", "kube-apiserver-audit.log"), stderr)
+	if only := os.Getenv("AUDITQ_BENCH_ONLY"); only == "" || only == "archive" {
+		h.archiveTasks(filepath.Join(h.dir, "archive", "kube-apiserver-audit.log"), stderr)
+	}
 	for i, t := range tasks {
 		if withBig && i == len(tasks)-1 {
 			warm(big) // after the 1 GiB tasks, which may have pushed it out
@@ -432,4 +457,17 @@ func memTotal() string {
 func kernel() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return "Linux " + strings.TrimSpace(string(b))
+}
+
+// buildDuckq builds the DuckDB peer (a separate module: cgo) into dir, or
+// returns "" when it cannot be built.
+func buildDuckq(dir string, stderr io.Writer) string {
+	bin := filepath.Join(dir, "duckq")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/duckq")
+	cmd.Dir = filepath.Join("export", "duckdbtest")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(stderr, "bench: building duckq: %v\n%s", err, out)
+		return ""
+	}
+	return bin
 }
