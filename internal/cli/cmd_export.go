@@ -80,27 +80,15 @@ func runExport(e *env, o *exportOptions, args []string) error {
 	n := 0
 	var werr error
 	var mu sync.Mutex // the roller and the reader share the writer
-	quit := make(chan struct{})
-	var roller sync.WaitGroup
+	stopRolling := func() {}
 	if o.follow {
-		roller.Add(1)
-		go func() {
-			defer roller.Done()
-			tick := time.NewTicker(o.roll)
-			defer tick.Stop()
-			for {
-				select {
-				case <-quit:
-					return
-				case <-tick.C:
-					mu.Lock()
-					if werr == nil {
-						werr = w.Roll()
-					}
-					mu.Unlock()
-				}
+		stopRolling = every(o.roll, func() {
+			mu.Lock()
+			if werr == nil {
+				werr = w.Roll()
 			}
-		}()
+			mu.Unlock()
+		})
 	}
 	for _, x := range scanEvents(s, work) {
 		mu.Lock()
@@ -114,8 +102,7 @@ func runExport(e *env, o *exportOptions, args []string) error {
 		}
 		n++
 	}
-	close(quit) // no Roll after this: the writer is closed next
-	roller.Wait()
+	stopRolling() // no Roll after this: the writer is closed next
 	if werr == nil {
 		werr = w.Close()
 	} else {

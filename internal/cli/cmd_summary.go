@@ -138,30 +138,14 @@ func followSummary(e *env, o *summaryOptions, s *session, sum *summary.Builder) 
 		}
 		s.write(b)
 	}
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(o.interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tick.C:
-				show(false)
-			}
-		}
-	}()
+	stopShowing := every(o.interval, func() { show(false) })
 	s.noBodies = true
 	for ev := range s.events(auditlog.WithoutBodies()) {
 		mu.Lock()
 		sum.Add(ev)
 		mu.Unlock()
 	}
-	close(quit)
-	wg.Wait()
+	stopShowing()
 	if !s.writeFailed.Load() {
 		show(true)
 	}

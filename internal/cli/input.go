@@ -134,8 +134,7 @@ type session struct {
 	builders  sync.Map     // backup path → *indexBuild, for those read whole without an entry
 	building  bool
 	indexed   indexStats
-	flusher   chan struct{} // closed to stop the follow-mode flusher
-	flushDone sync.WaitGroup
+	stopFlush func() // ends the follow-mode flusher
 }
 
 // newSession checks the filters and the inputs; args are the FILE|DIR|- arguments.
@@ -485,42 +484,52 @@ const followFlushInterval = 50 * time.Millisecond
 // without a write per event while the backlog is read. A failed write (a
 // closed pipe) ends the session.
 func (s *session) startFlusher() {
-	if !s.follow || s.flusher != nil {
+	if !s.follow || s.stopFlush != nil {
 		return
 	}
-	s.flusher = make(chan struct{})
-	s.flushDone.Add(1)
-	go func() {
-		defer s.flushDone.Done()
-		tick := time.NewTicker(followFlushInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-s.flusher:
-				return
-			case <-tick.C:
-				s.mu.Lock()
-				if s.out.Buffered() > 0 && s.writeErr == nil {
-					if err := s.out.Flush(); err != nil {
-						s.writeErr = err
-						s.writeFailed.Store(true)
-					}
-				}
-				failed := s.writeErr != nil
-				s.mu.Unlock()
-				if failed {
-					s.stop()
-				}
+	s.stopFlush = every(followFlushInterval, func() {
+		s.mu.Lock()
+		if s.out.Buffered() > 0 && s.writeErr == nil {
+			if err := s.out.Flush(); err != nil {
+				s.writeErr = err
+				s.writeFailed.Store(true)
 			}
 		}
-	}()
+		failed := s.writeErr != nil
+		s.mu.Unlock()
+		if failed {
+			s.stop()
+		}
+	})
 }
 
 func (s *session) stopFlusher() {
-	if s.flusher != nil {
-		close(s.flusher)
-		s.flushDone.Wait()
-		s.flusher = nil
+	if s.stopFlush != nil {
+		s.stopFlush()
+		s.stopFlush = nil
+	}
+}
+
+// every calls f every d, on a goroutine of its own, until the stop it
+// returns is called; stop waits for a call in progress to end.
+func every(d time.Duration, f func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
@@ -565,8 +574,7 @@ func (s *session) finish(what string) error {
 type progress struct {
 	done  atomic.Int64
 	total int64
-	quit  chan struct{}
-	wg    sync.WaitGroup
+	stop  func() // ends the updates
 	shown bool
 }
 
@@ -588,23 +596,10 @@ func (s *session) startProgress() {
 	if total < progressThreshold {
 		return
 	}
-	p := &progress{total: total, quit: make(chan struct{})}
+	p := &progress{total: total}
 	s.progress = p
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-p.quit:
-				return
-			case <-tick.C:
-				s.showProgress(time.Since(start))
-			}
-		}
-	}()
+	start := time.Now()
+	p.stop = every(250*time.Millisecond, func() { s.showProgress(time.Since(start)) })
 }
 
 // showProgress rewrites the progress line in place.
@@ -623,8 +618,7 @@ func (s *session) stopProgress() {
 	if s.progress == nil {
 		return
 	}
-	close(s.progress.quit)
-	s.progress.wg.Wait()
+	s.progress.stop()
 	s.mu.Lock()
 	s.clearProgressLocked()
 	s.mu.Unlock()
