@@ -1,13 +1,12 @@
 package duckdbtest
 
 import (
-	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
-	"github.com/auditq/auditq/auditlog"
 	"github.com/auditq/auditq/internal/audittest"
 )
 
@@ -49,22 +47,15 @@ func exportTo(t *testing.T, args ...string) string {
 	return filepath.Join(out, "**", "*.parquet")
 }
 
-func events(t *testing.T, paths []string, keep func(*auditv1.Event) bool) []auditv1.Event {
+// events is encoding/json's decoding of the rotated set of the active log
+// at path (audittest.OracleLog), those keep keeps (all when nil).
+func events(t *testing.T, path string, keep func(*auditv1.Event) bool) []*auditv1.Event {
 	t.Helper()
-	var out []auditv1.Event
-	for ev, err := range auditlog.ReadFiles(context.Background(), paths) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e auditv1.Event
-		if err := json.Unmarshal(ev.Raw(), &e); err != nil {
-			t.Fatal(err)
-		}
-		if keep == nil || keep(&e) {
-			out = append(out, e)
-		}
+	evs := audittest.OracleLog(t, path)
+	if keep != nil {
+		evs = slices.DeleteFunc(evs, func(e *auditv1.Event) bool { return !keep(e) })
 	}
-	return out
+	return evs
 }
 
 // counts is "value count" lines, sorted, from a query of (value, count).
@@ -88,19 +79,14 @@ func counts(t *testing.T, db *sql.DB, q string) string {
 	return strings.Join(out, "\n")
 }
 
-func tally(evs []auditv1.Event, f func(*auditv1.Event) (string, bool)) string {
+func tally(evs []*auditv1.Event, f func(*auditv1.Event) (string, bool)) string {
 	m := map[string]int64{}
-	for i := range evs {
-		if v, ok := f(&evs[i]); ok {
+	for _, e := range evs {
+		if v, ok := f(e); ok {
 			m[v]++
 		}
 	}
-	var out []string
-	for v, n := range m {
-		out = append(out, fmt.Sprintf("%s %d", v, n))
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
+	return fmtCounts(m)
 }
 
 // TestDuckDBReadsTheExport: DuckDB reads auditq's export of the fixture set
@@ -109,19 +95,15 @@ func tally(evs []auditv1.Event, f func(*auditv1.Event) (string, bool)) string {
 // columns, timestamps to the microsecond, bodies byte for byte, the Hive
 // partitions, and a filtered export.
 func TestDuckDBReadsTheExport(t *testing.T) {
-	sets := map[string]string{"fixture": audittest.Rotated()}
-	if p, ok := audittest.SharedPath("kube-apiserver", "gce-like", "kube-apiserver-audit.log"); ok {
-		sets["gce-like"] = p
-	}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for name, path := range sets {
+	for name, path := range audittest.Corpora(t) {
 		t.Run(name, func(t *testing.T) {
 			glob := exportTo(t, "--cluster", "c1", path)
-			evs := events(t, []string{path}, nil)
+			evs := events(t, path, nil)
 			from := fmt.Sprintf("read_parquet('%s', hive_partitioning=true)", glob)
 			var n, ids int64
 			if err := db.QueryRow("SELECT count(*), count(DISTINCT auditID) FROM "+from).Scan(&n, &ids); err != nil {
@@ -188,7 +170,7 @@ func TestDuckDBReadsTheExport(t *testing.T) {
 				}
 			}
 			// A timestamp to the microsecond and bodies byte for byte.
-			for _, e := range []auditv1.Event{evs[0], evs[len(evs)/2], evs[len(evs)-1]} {
+			for _, e := range []*auditv1.Event{evs[0], evs[len(evs)/2], evs[len(evs)-1]} {
 				var us int64
 				var req, resp sql.NullString
 				q := "SELECT epoch_us(stageTimestamp), requestObject, responseObject FROM " + from + " WHERE auditID = ? AND stage = ?"
@@ -206,7 +188,7 @@ func TestDuckDBReadsTheExport(t *testing.T) {
 	}
 	// Filters apply.
 	glob := exportTo(t, "--cluster", "c1", "--verb", "get", "--namespace", "kube-system", audittest.Rotated())
-	want := events(t, []string{audittest.Rotated()}, func(e *auditv1.Event) bool {
+	want := events(t, audittest.Rotated(), func(e *auditv1.Event) bool {
 		return e.Verb == "get" && e.ObjectRef != nil && e.ObjectRef.Namespace == "kube-system"
 	})
 	var n int64
@@ -282,7 +264,7 @@ func TestDuckDBSeesTypesAndBloom(t *testing.T) {
 		t.Errorf("compression %q, want ZSTD", codecs)
 	}
 	// The Bloom filter: probe each ID of the file and some that are not there.
-	evs := events(t, []string{audittest.Rotated()}, nil)
+	evs := events(t, audittest.Rotated(), nil)
 	probe := func(id string) (excluded, groups int) {
 		q := fmt.Sprintf("SELECT count(*) FILTER (WHERE bloom_filter_excludes), count(*) FROM parquet_bloom_probe('%s', 'auditID', ?)", files[0])
 		if err := db.QueryRow(q, id).Scan(&excluded, &groups); err != nil {

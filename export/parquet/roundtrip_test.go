@@ -2,7 +2,6 @@ package parquet
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,36 +47,15 @@ func export(t *testing.T, paths []string, opts Options) (rows []Row, files []str
 	return rows, w.Files()
 }
 
-// upstream decodes every event of paths with encoding/json into the
-// upstream type: the oracle.
-func upstream(t *testing.T, paths []string) []auditv1.Event {
-	t.Helper()
-	var out []auditv1.Event
-	for ev, err := range auditlog.ReadFiles(context.Background(), paths) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e auditv1.Event
-		if err := json.Unmarshal(ev.Raw(), &e); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // TestRoundTrip: every event of the fixture set, and of a real
 // kube-apiserver's set when ../shared is there, comes back from Parquet
 // with the values encoding/json gives: IDs, stages, users with groups and
 // extra, source IPs, object references, status, annotations, timestamps to
 // the microsecond, and bodies byte for byte.
 func TestRoundTrip(t *testing.T) {
-	sets := [][]string{{audittest.Rotated()}}
-	if p, ok := audittest.SharedPath("kube-apiserver", "gce-like", "kube-apiserver-audit.log"); ok {
-		sets = append(sets, []string{p})
-	}
-	for _, paths := range sets {
-		want := upstream(t, paths)
+	for _, path := range audittest.Corpora(t) {
+		paths := []string{path}
+		want := audittest.OracleLog(t, path)
 		rows, files := export(t, paths, Options{RowGroupRows: 1000})
 		if len(rows) != len(want) {
 			t.Fatalf("%v: %d rows, want %d", paths, len(rows), len(want))
@@ -85,9 +63,9 @@ func TestRoundTrip(t *testing.T) {
 		// Files are sorted by time within row groups; match rows by ID and stage.
 		type key struct{ id, stage string }
 		byKey := map[key][]*auditv1.Event{}
-		for i := range want {
-			k := key{string(want[i].AuditID), string(want[i].Stage)}
-			byKey[k] = append(byKey[k], &want[i])
+		for _, e := range want {
+			k := key{string(e.AuditID), string(e.Stage)}
+			byKey[k] = append(byKey[k], e)
 		}
 		for _, r := range rows {
 			k := key{r.AuditID, r.Stage}
@@ -190,7 +168,7 @@ func TestLayoutAndOrder(t *testing.T) {
 			t.Errorf("%s: partition %s", f, rel)
 		}
 	}
-	if p, ok := audittest.SharedPath("kube-apiserver", "gce-like", "kube-apiserver-audit.log"); ok {
+	if p := audittest.GCELike(); p != "" {
 		_, real := export(t, []string{p}, Options{RowGroupRows: 300})
 		files = append(files, real...)
 	}
