@@ -222,10 +222,13 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 	}
 	sh := func(s string) []string { return []string{"/bin/sh", "-c", s} }
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	tasks := []struct {
+	type task struct {
 		name string
 		cmds []cmd
-	}{
+	}
+	// The memory check warms the big log first and has no ratio.
+	const bigTask = "memory as input grows (plain 4 GiB)"
+	tasks := []task{
 		{"get one event by auditID (plain 1 GiB)", []cmd{
 			{"auditq", []string{h.auditq, "get", "--id", id, plain}},
 			{"grep", []string{grep, "-F", id, plain}},
@@ -255,17 +258,11 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 	} else {
 		warm(aks, eks)
 		const byVerb = `reduce (inputs|%s|fromjson) as $e ({}; .[$e.verb] += 1)`
-		tasks = append(tasks, struct {
-			name string
-			cmds []cmd
-		}{"summary (AKS PT1H.json blob, 256 MiB of events)", []cmd{
+		tasks = append(tasks, task{"summary (AKS PT1H.json blob, 256 MiB of events)", []cmd{
 			{"auditq", []string{h.auditq, "summary", "-o", "json", aks}},
 			{"jq", []string{jq, "-n", fmt.Sprintf(byVerb, ".properties.log"), aks}},
 			{"gojq", []string{gojq, "-n", fmt.Sprintf(byVerb, ".properties.log"), aks}},
-		}}, struct {
-			name string
-			cmds []cmd
-		}{"summary (CloudWatch filter-log-events pages, 256 MiB of events)", []cmd{
+		}}, task{"summary (CloudWatch filter-log-events pages, 256 MiB of events)", []cmd{
 			{"auditq", []string{h.auditq, "summary", "-o", "json", eks}},
 			{"jq", []string{jq, "-n", fmt.Sprintf(byVerb, ".events[].message"), eks}},
 			{"gojq", []string{gojq, "-n", fmt.Sprintf(byVerb, ".events[].message"), eks}},
@@ -276,19 +273,13 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 	} else {
 		out := filepath.Join(h.dir, "export-out")
 		copySQL := fmt.Sprintf("COPY (SELECT * FROM read_json_auto('%s', maximum_depth=2)) TO '%s' (FORMAT parquet, COMPRESSION zstd)", plain, filepath.Join(h.dir, "duckdb-copy.parquet"))
-		tasks = append(tasks, struct {
-			name string
-			cmds []cmd
-		}{"export to Parquet (plain 1 GiB)", []cmd{
+		tasks = append(tasks, task{"export to Parquet (plain 1 GiB)", []cmd{
 			{"auditq export", sh("rm -rf " + out + " && " + h.auditq + " export --no-index --out " + out + " " + plain + " >/dev/null")},
 			{"DuckDB COPY", []string{duckq, copySQL}},
 		}})
 	}
 	if withBig {
-		tasks = append(tasks, struct {
-			name string
-			cmds []cmd
-		}{"memory as input grows (plain 4 GiB)", []cmd{
+		tasks = append(tasks, task{bigTask, []cmd{
 			{"auditq summary", []string{h.auditq, "summary", "-o", "json", big}},
 			{"auditq get", []string{h.auditq, "get", "--id", id, big}},
 			{"auditq query", []string{h.auditq, "query", "-c", projection, big}},
@@ -300,18 +291,15 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 	case "archive":
 		tasks = nil
 	case "export":
-		tasks = slices.DeleteFunc(tasks, func(t struct {
-			name string
-			cmds []cmd
-		}) bool {
+		tasks = slices.DeleteFunc(tasks, func(t task) bool {
 			return !strings.HasPrefix(t.name, "export")
 		})
 	}
 	if only := os.Getenv("AUDITQ_BENCH_ONLY"); only == "" || only == "archive" {
 		h.archiveTasks(filepath.Join(h.dir, "archive", "kube-apiserver-audit.log"), stderr)
 	}
-	for i, t := range tasks {
-		if withBig && i == len(tasks)-1 {
+	for _, t := range tasks {
+		if t.name == bigTask {
 			warm(big) // after the 1 GiB tasks, which may have pushed it out
 		}
 		var base time.Duration
@@ -323,7 +311,7 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			r := h.time(c.argv)
 			r.task, r.tool = t.name, c.tool
 			switch {
-			case withBig && i == len(tasks)-1: // one tool, two sizes: no ratio
+			case t.name == bigTask: // one tool, two sizes: no ratio
 			case base == 0:
 				base = r.median
 			case base > 0 && r.median > 0:

@@ -294,11 +294,12 @@ func (s *session) skipper() func(*auditlog.Candidate) bool {
 	since, until := s.matcher.TimeRange()
 	byTime := !since.IsZero() || !until.IsZero()
 	// A read with literals skips chunks: it sees too little to index.
-	s.building = s.store != nil && s.matcher.Literals() == nil && !s.follow
+	literals := s.matcher.Literals() != nil
+	s.building = s.store != nil && !literals && !s.follow
 	useIndex := s.store != nil && !s.matcher.MatchesAll()
 	// A read that validates every byte may skip a backup only by an entry
 	// built the same way, so that it reports the same damage.
-	light := s.noBodies || s.matcher.Literals() != nil
+	light := s.noBodies || literals
 	if !byTime && !s.building && !useIndex {
 		return nil
 	}
