@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os/exec"
 	"sort"
 	"strings"
@@ -65,6 +66,8 @@ func TestSummarySQL(t *testing.T) {
 				Stages, Levels, Verbs, CodeClasses, Codes, Users []row
 				ServiceAccounts, Namespaces, Resources           []row
 				Failures, Denials                                struct{ Requests int64 }
+				Latency                                          latency
+				LatencyByVerb                                    []latency
 			}
 			if err := json.Unmarshal(out, &sum); err != nil {
 				t.Fatal(err)
@@ -121,6 +124,62 @@ func TestSummarySQL(t *testing.T) {
 					t.Errorf("%s: SQL %d, auditq summary %d", c.name, n, c.want)
 				}
 			}
+			if _, err := db.Exec(stmts["latencies"]); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Latency.Requests == 0 {
+				t.Fatal("auditq summary measured no latency: nothing to compare")
+			}
+			var got latency
+			if err := db.QueryRow(stmts["latency"]).Scan(&got.Requests, &got.P50ms, &got.P90ms, &got.P99ms, &got.Maxms); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("latency over %d requests: p50 %vms p90 %vms p99 %vms max %vms (SQL)", got.Requests, got.P50ms, got.P90ms, got.P99ms, got.Maxms)
+			compareLatency(t, "all", got, sum.Latency)
+			rows, err := db.Query(stmts["latencyByVerb"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			byVerb := map[string]latency{}
+			for rows.Next() {
+				var l latency
+				if err := rows.Scan(&l.Verb, &l.Requests, &l.P50ms, &l.P90ms, &l.P99ms, &l.Maxms); err != nil {
+					t.Fatal(err)
+				}
+				byVerb[l.Verb] = l
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(byVerb) != len(sum.LatencyByVerb) {
+				t.Errorf("latency of %d verbs; auditq summary: %d", len(byVerb), len(sum.LatencyByVerb))
+			}
+			for _, want := range sum.LatencyByVerb {
+				compareLatency(t, want.Verb, byVerb[want.Verb], want)
+			}
 		})
+	}
+}
+
+type latency struct {
+	Verb                       string
+	Requests                   int64
+	P50ms, P90ms, P99ms, Maxms float64
+}
+
+// compareLatency: counts and the maximum are exact; auditq's percentiles
+// come from a histogram whose buckets are within 1.6% of their values.
+func compareLatency(t *testing.T, name string, sql, auditq latency) {
+	t.Helper()
+	if sql.Requests != auditq.Requests || sql.Maxms != auditq.Maxms {
+		t.Errorf("latency %s: SQL %d requests, max %vms; auditq summary %d, %vms", name, sql.Requests, sql.Maxms, auditq.Requests, auditq.Maxms)
+	}
+	for _, q := range []struct {
+		p         string
+		sql, mine float64
+	}{{"p50", sql.P50ms, auditq.P50ms}, {"p90", sql.P90ms, auditq.P90ms}, {"p99", sql.P99ms, auditq.P99ms}} {
+		if math.Abs(q.sql-q.mine) > q.sql*0.02+0.002 {
+			t.Errorf("latency %s %s: SQL %vms, auditq summary %vms", name, q.p, q.sql, q.mine)
+		}
 	}
 }
