@@ -18,6 +18,13 @@ import (
 // export writes every event of paths and reads the files back.
 func export(t *testing.T, paths []string, opts Options) (rows []Row, files []string) {
 	t.Helper()
+	return exportAs[Row](t, paths, opts)
+}
+
+// exportAs writes every event of paths in opts.Schema and reads the files
+// back as T.
+func exportAs[T any](t *testing.T, paths []string, opts Options) (rows []T, files []string) {
+	t.Helper()
 	opts.Dir = t.TempDir()
 	w := NewWriter(opts)
 	var r Row
@@ -38,7 +45,7 @@ func export(t *testing.T, paths []string, opts Options) (rows []Row, files []str
 		t.Fatalf("partial files left: %v", partial)
 	}
 	for _, f := range w.Files() {
-		rs, err := pq.ReadFile[Row](f)
+		rs, err := pq.ReadFile[T](f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}

@@ -31,6 +31,45 @@ type Options struct {
 	// RowGroupBytes, RowGroupRows and FileBytes bound memory and file size
 	// (0: the defaults).
 	RowGroupBytes, RowGroupRows, FileBytes int64
+	// Schema is SchemaNative (the default) or SchemaOCSF.
+	Schema string
+}
+
+// The schemas a Writer writes: Row, or its OCSF projection (OCSFRow).
+const (
+	SchemaNative = "k8s_audit"
+	SchemaOCSF   = "ocsf"
+)
+
+// rowWriter writes a file's row groups in one of the schemas.
+type rowWriter interface {
+	write(rows []Row) error
+	Flush() error
+	Close() error
+	SetKeyValueMetadata(key, value string)
+}
+
+type nativeWriter struct{ *pq.GenericWriter[Row] }
+
+func (w nativeWriter) write(rows []Row) error {
+	_, err := w.Write(rows)
+	return err
+}
+
+// ocsfWriter projects each row group onto OCSF as it writes it.
+type ocsfWriter struct {
+	*pq.GenericWriter[OCSFRow]
+	buf []OCSFRow
+}
+
+func (w *ocsfWriter) write(rows []Row) error {
+	w.buf = w.buf[:0]
+	for i := range rows {
+		w.buf = append(w.buf, ToOCSF(&rows[i]))
+	}
+	_, err := w.Write(w.buf)
+	clear(w.buf)
+	return err
 }
 
 // Writer writes rows into Hive-partitioned Parquet files:
@@ -67,7 +106,7 @@ type partition struct{ dt, cluster, source string }
 
 type openFile struct {
 	tmp      *os.File
-	w        *pq.GenericWriter[Row]
+	w        rowWriter
 	buf      []Row
 	bufBytes int64
 	written  int64 // event bytes in the file so far (handed to the encoder)
@@ -82,6 +121,9 @@ type openFile struct {
 
 // NewWriter returns a Writer with opts.
 func NewWriter(opts Options) *Writer {
+	if opts.Schema == "" {
+		opts.Schema = SchemaNative
+	}
 	if opts.RowGroupBytes <= 0 {
 		opts.RowGroupBytes = DefaultRowGroupBytes
 	}
@@ -92,6 +134,9 @@ func NewWriter(opts Options) *Writer {
 		opts.FileBytes = DefaultFileBytes
 	}
 	w := &Writer{opts: opts, files: map[partition]*openFile{}, jobs: make(chan job), encoded: make(chan error, 1)}
+	if opts.Schema != SchemaNative && opts.Schema != SchemaOCSF {
+		w.err = fmt.Errorf("schema %q: want %s or %s", opts.Schema, SchemaNative, SchemaOCSF)
+	}
 	go w.encode()
 	return w
 }
@@ -243,13 +288,21 @@ func (w *Writer) open(p partition) (*openFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	pw := pq.NewGenericWriter[Row](tmp,
+	opts := []pq.WriterOption{
 		pq.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
-		pq.BloomFilters(pq.SplitBlockFilter(10, "auditID")),
 		pq.MaxRowsPerRowGroup(w.opts.RowGroupRows),
-		pq.PageBufferSize(256<<10),
-		pq.KeyValueMetadata("auditq.schema", fmt.Sprintf("k8s_audit v%d", SchemaVersion)),
-	)
+		pq.PageBufferSize(256 << 10),
+	}
+	var pw rowWriter
+	if w.opts.Schema == SchemaOCSF {
+		opts = append(opts, pq.BloomFilters(pq.SplitBlockFilter(10, "api", "request", "uid")),
+			pq.KeyValueMetadata("auditq.schema", "ocsf "+OCSFVersion+" api_activity"))
+		pw = &ocsfWriter{GenericWriter: pq.NewGenericWriter[OCSFRow](tmp, opts...)}
+	} else {
+		opts = append(opts, pq.BloomFilters(pq.SplitBlockFilter(10, "auditID")),
+			pq.KeyValueMetadata("auditq.schema", fmt.Sprintf("%s v%d", SchemaNative, SchemaVersion)))
+		pw = nativeWriter{pq.NewGenericWriter[Row](tmp, opts...)}
+	}
 	pw.SetKeyValueMetadata("auditq.sorted", "true")
 	return &openFile{tmp: tmp, w: pw, hash: xxhash.New(), dir: dir, source: p.source, sorted: true}, nil
 }
@@ -304,7 +357,7 @@ func (f *openFile) writeGroup(rows []Row, last bool) error {
 		binary.LittleEndian.PutUint64(b[:], uint64(rows[i].StageTimestamp.UnixNano()))
 		f.hash.Write(b[:])
 	}
-	if _, err := f.w.Write(rows); err != nil {
+	if err := f.w.write(rows); err != nil {
 		return err
 	}
 	return f.w.Flush()
