@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,10 @@ type Options struct {
 	RowGroupBytes, RowGroupRows, FileBytes int64
 	// Schema is SchemaNative (the default) or SchemaOCSF.
 	Schema string
+	// Encoders is how many row groups are encoded and compressed at once
+	// (0: half the CPUs, at least 1). With more than one, a partition's
+	// consecutive row groups go to that many files, each sorted.
+	Encoders int
 }
 
 // The schemas a Writer writes: Row, or its OCSF projection (OCSFRow).
@@ -83,12 +88,14 @@ type Writer struct {
 	files map[partition]*openFile
 	done  []string
 
-	// Row groups are encoded and compressed on a goroutine of their own,
-	// while the caller fills the next: reading and writing use two cores.
-	jobs    chan job
-	encoded chan error // the encoder's first error, once it stops
-	err     error      // the first error seen
-	spare   [][]Row    // buffers back from the encoder
+	// Row groups are encoded and compressed on goroutines of their own
+	// (Options.Encoders), while the caller fills the next. A file's jobs
+	// all go to one encoder, in order.
+	jobs    []chan job
+	encoded chan error        // each encoder's first error, once it stops
+	shard   map[partition]int // the encoder a partition's next row group goes to
+	err     error             // the first error seen
+	spare   [][]Row           // buffers back from the encoder
 	spareMu sync.Mutex
 	doneMu  sync.Mutex
 }
@@ -102,7 +109,10 @@ type job struct {
 	abort  bool // remove the file
 }
 
-type partition struct{ dt, cluster, source string }
+type partition struct {
+	dt, cluster, source string
+	shard               int
+}
 
 type openFile struct {
 	tmp      *os.File
@@ -117,6 +127,7 @@ type openFile struct {
 	hash     *xxhash.Digest
 	dir      string
 	source   string
+	shard    int // its encoder
 }
 
 // NewWriter returns a Writer with opts.
@@ -133,18 +144,25 @@ func NewWriter(opts Options) *Writer {
 	if opts.FileBytes <= 0 {
 		opts.FileBytes = DefaultFileBytes
 	}
-	w := &Writer{opts: opts, files: map[partition]*openFile{}, jobs: make(chan job), encoded: make(chan error, 1)}
+	if opts.Encoders <= 0 {
+		opts.Encoders = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	w := &Writer{opts: opts, files: map[partition]*openFile{}, encoded: make(chan error, opts.Encoders), shard: map[partition]int{}}
 	if opts.Schema != SchemaNative && opts.Schema != SchemaOCSF {
 		w.err = fmt.Errorf("schema %q: want %s or %s", opts.Schema, SchemaNative, SchemaOCSF)
 	}
-	go w.encode()
+	for range opts.Encoders {
+		jobs := make(chan job)
+		w.jobs = append(w.jobs, jobs)
+		go w.encode(jobs)
+	}
 	return w
 }
 
 // encode runs the jobs in order; after an error it only discards.
-func (w *Writer) encode() {
+func (w *Writer) encode(jobs chan job) {
 	var err error
-	for j := range w.jobs {
+	for j := range jobs {
 		if err != nil || j.abort {
 			if j.finish || j.abort {
 				j.f.tmp.Close()
@@ -190,6 +208,7 @@ func (w *Writer) Write(r *Row, size int64) error {
 		return w.err
 	}
 	p := partition{dt: dayOf(r.StageTimestamp), cluster: r.Origin.Cluster, source: sourceName(r)}
+	p.shard = w.shard[p]
 	f := w.files[p]
 	if f == nil {
 		var err error
@@ -208,7 +227,12 @@ func (w *Writer) Write(r *Row, size int64) error {
 		w.flush(f)
 		if f.written >= w.opts.FileBytes {
 			delete(w.files, p)
-			w.jobs <- job{f: f, finish: true}
+			w.jobs[f.shard] <- job{f: f, finish: true}
+		}
+		if len(w.jobs) > 1 { // the next row group to the next encoder's file
+			q := p
+			q.shard = 0
+			w.shard[q] = (p.shard + 1) % len(w.jobs)
 		}
 	}
 	return nil
@@ -219,7 +243,7 @@ func (w *Writer) flush(f *openFile) {
 	if len(f.buf) == 0 {
 		return
 	}
-	w.jobs <- job{f: f, rows: f.buf, bytes: f.bufBytes}
+	w.jobs[f.shard] <- job{f: f, rows: f.buf, bytes: f.bufBytes}
 	f.written += f.bufBytes
 	f.buf, f.bufBytes = nil, 0
 }
@@ -235,7 +259,7 @@ func (w *Writer) Roll() error {
 		f := w.files[p]
 		delete(w.files, p)
 		w.flush(f)
-		w.jobs <- job{f: f, finish: true}
+		w.jobs[f.shard] <- job{f: f, finish: true}
 	}
 	return nil
 }
@@ -246,7 +270,7 @@ func (w *Writer) sortedPartitions() []partition {
 		keys = append(keys, p)
 	}
 	slices.SortFunc(keys, func(a, b partition) int {
-		return cmp.Or(strings.Compare(a.dt, b.dt), strings.Compare(a.cluster, b.cluster), strings.Compare(a.source, b.source))
+		return cmp.Or(strings.Compare(a.dt, b.dt), strings.Compare(a.cluster, b.cluster), strings.Compare(a.source, b.source), a.shard-b.shard)
 	})
 	return keys
 }
@@ -258,11 +282,15 @@ func (w *Writer) Close() error {
 		f := w.files[p]
 		delete(w.files, p)
 		w.flush(f)
-		w.jobs <- job{f: f, finish: true}
+		w.jobs[f.shard] <- job{f: f, finish: true}
 	}
-	close(w.jobs)
-	if err := <-w.encoded; w.err == nil {
-		w.err = err
+	for _, jobs := range w.jobs {
+		close(jobs)
+	}
+	for range w.jobs {
+		if err := <-w.encoded; w.err == nil {
+			w.err = err
+		}
 	}
 	return w.err
 }
@@ -272,11 +300,15 @@ func (w *Writer) Close() error {
 func (w *Writer) Abort() {
 	for p, f := range w.files {
 		delete(w.files, p)
-		w.jobs <- job{f: f, abort: true}
+		w.jobs[f.shard] <- job{f: f, abort: true}
 	}
 	w.err = errors.New("aborted")
-	close(w.jobs)
-	<-w.encoded
+	for _, jobs := range w.jobs {
+		close(jobs)
+	}
+	for range w.jobs {
+		<-w.encoded
+	}
 }
 
 func (w *Writer) open(p partition) (*openFile, error) {
@@ -304,7 +336,7 @@ func (w *Writer) open(p partition) (*openFile, error) {
 		pw = nativeWriter{pq.NewGenericWriter[Row](tmp, opts...)}
 	}
 	pw.SetKeyValueMetadata("auditq.sorted", "true")
-	return &openFile{tmp: tmp, w: pw, hash: xxhash.New(), dir: dir, source: p.source, sorted: true}, nil
+	return &openFile{tmp: tmp, w: pw, hash: xxhash.New(), dir: dir, source: p.source, sorted: true, shard: p.shard}, nil
 }
 
 // reorderSlack is how far behind the newest event an event may come and
