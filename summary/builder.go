@@ -38,7 +38,7 @@ type Builder struct {
 	latency   histogram
 	latByVerb map[string]*histogram
 
-	perSecond map[int64]*[2]int64
+	perSecond map[int64]*[4]int64
 
 	sources    map[string]*sourceStats
 	sourceBuf  []byte
@@ -51,7 +51,7 @@ type Builder struct {
 // whose timeline has at most buckets buckets (at least 1).
 func New(top, buckets int) *Builder {
 	s := &Builder{top: max(top, 1), buckets: max(buckets, 1),
-		latByVerb: map[string]*histogram{}, perSecond: map[int64]*[2]int64{}, sources: map[string]*sourceStats{}}
+		latByVerb: map[string]*histogram{}, perSecond: map[int64]*[4]int64{}, sources: map[string]*sourceStats{}}
 	for _, c := range []**counter{&s.stages, &s.levels, &s.verbs, &s.codeClasses, &s.codes,
 		&s.users, &s.sas, &s.resources, &s.nonResource, &s.namespaces, &s.agents, &s.ips,
 		&s.failures, &s.denials} {
@@ -114,6 +114,9 @@ func (s *Builder) Add(ev *auditlog.Event) {
 			s.failures.add(s.activityKey(ev, ref, user, code, nil))
 			if !start.IsZero() {
 				s.second(start)[1]++
+				if code >= 500 {
+					s.second(start)[2]++
+				}
 			}
 		}
 		if code == 401 {
@@ -123,6 +126,9 @@ func (s *Builder) Add(ev *auditlog.Event) {
 	if d, ok := ev.Annotation("authorization.k8s.io/decision"); ok && string(d) == "forbid" && flags&seenDenial == 0 {
 		flags |= seenDenial
 		s.denialTotal++
+		if !start.IsZero() {
+			s.second(start)[3]++
+		}
 		reason, _ := ev.Annotation("authorization.k8s.io/reason")
 		s.denials.add(s.activityKey(ev, ref, user, 0, reason))
 	}
@@ -319,11 +325,11 @@ func parseActivity(key string, count int64) Activity {
 		Namespace: f[4], Name: f[5], Reason: f[6], Code: int32(code)}
 }
 
-func (s *Builder) second(t time.Time) *[2]int64 {
+func (s *Builder) second(t time.Time) *[4]int64 {
 	sec := t.Unix()
 	p := s.perSecond[sec]
 	if p == nil {
-		p = new([2]int64)
+		p = new([4]int64)
 		s.perSecond[sec] = p
 	}
 	return p
@@ -399,7 +405,7 @@ func (s *Builder) activities(c *counter, total int64) Activities {
 var niceBuckets = []int64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 7 * 86400}
 
 func (s *Builder) timeline() Timeline {
-	t := Timeline{Requests: []int64{}, Errors: []int64{}}
+	t := Timeline{Requests: []int64{}, Errors: []int64{}, ServerErrors: []int64{}, Denials: []int64{}}
 	if len(s.perSecond) == 0 {
 		return t
 	}
@@ -421,10 +427,14 @@ func (s *Builder) timeline() Timeline {
 	t.BucketSeconds = width
 	t.Requests = make([]int64, n)
 	t.Errors = make([]int64, n)
+	t.ServerErrors = make([]int64, n)
+	t.Denials = make([]int64, n)
 	for sec, c := range s.perSecond {
 		i := (sec - start) / width
 		t.Requests[i] += c[0]
 		t.Errors[i] += c[1]
+		t.ServerErrors[i] += c[2]
+		t.Denials[i] += c[3]
 	}
 	return t
 }

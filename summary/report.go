@@ -114,10 +114,13 @@ type Source struct {
 }
 
 // Timeline is the request rate: Requests[i] requests (Errors[i] of them
-// answered 4xx/5xx) were received in [Start+i·BucketSeconds, Start+(i+1)·BucketSeconds).
+// answered 4xx/5xx, ServerErrors[i] 5xx, Denials[i] denied by the
+// authorizer) were received in [Start+i·BucketSeconds, Start+(i+1)·BucketSeconds).
 type Timeline struct {
 	Start         time.Time `json:"start"`
 	BucketSeconds int64     `json:"bucketSeconds"`
 	Requests      []int64   `json:"requests"`
 	Errors        []int64   `json:"errors"`
+	ServerErrors  []int64   `json:"serverErrors"`
+	Denials       []int64   `json:"denials"`
 }

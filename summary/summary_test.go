@@ -188,13 +188,24 @@ func TestSummaryAgainstOracle(t *testing.T) {
 			if diff := cmp.Diff(want.sensitive, gotSensitive); diff != "" {
 				t.Errorf("sensitive (-want +got):\n%s", diff)
 			}
-			var tlRequests, tlErrors int64
+			var tlRequests, tlErrors, tlServer, tlDenials int64
 			for i := range got.Timeline.Requests {
 				tlRequests += got.Timeline.Requests[i]
 				tlErrors += got.Timeline.Errors[i]
+				tlServer += got.Timeline.ServerErrors[i]
+				tlDenials += got.Timeline.Denials[i]
 			}
-			if tlRequests != int64(len(reqs)) || tlErrors != want.failures {
-				t.Errorf("timeline holds %d requests, %d errors; want %d, %d", tlRequests, tlErrors, len(reqs), want.failures)
+			if tlRequests != int64(len(reqs)) || tlErrors != want.failures || tlDenials != got.Denials.Requests {
+				t.Errorf("timeline holds %d requests, %d errors, %d denials; want %d, %d, %d", tlRequests, tlErrors, tlDenials, len(reqs), want.failures, got.Denials.Requests)
+			}
+			var server int64
+			for _, c := range got.Codes {
+				if c.Key >= "500" && c.Key <= "599" && len(c.Key) == 3 {
+					server += c.Count
+				}
+			}
+			if tlServer != server || tlServer > tlErrors {
+				t.Errorf("timeline holds %d 5xx; the codes count %d", tlServer, server)
 			}
 			if len(got.Timeline.Requests) > 60 {
 				t.Errorf("timeline has %d buckets", len(got.Timeline.Requests))
