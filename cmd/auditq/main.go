@@ -16,7 +16,8 @@ func main() {
 	// `auditq cat … | head` should end quietly: with SIGPIPE ignored, writes
 	// return EPIPE and the command stops reading.
 	signal.Ignore(syscall.SIGPIPE)
-	os.Exit(profiled(func() int { return cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
+	name, args := cli.Invoked(os.Args[0], os.Args[1:])
+	os.Exit(profiled(func() int { return cli.RunAs(name, args, os.Stdin, os.Stdout, os.Stderr) }))
 }
 
 // profiled runs f with a CPU profile written to $AUDITQ_CPUPROFILE, if set:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -20,8 +21,6 @@ const (
 	exitNotFound = 4 // get: an ID was not found; query -e: no value
 	exitBadInput = 5 // some input was unreadable or malformed, or a query failed at run time
 )
-
-var version = "devel"
 
 // exitError ends a command with a status. An empty msg means the problem was
 // already reported.
@@ -39,6 +38,7 @@ type env struct {
 	stdinTTY, stdoutTTY, stderrTTY bool
 	noColor                        bool            // NO_COLOR is set
 	environ                        func() []string // for jq's $ENV
+	name                           string          // as help shows the command: auditq, or kubectl auditq ("" is auditq)
 }
 
 // Run runs the auditq command with args (without the program name) on the
@@ -46,7 +46,15 @@ type env struct {
 // stderr are terminals is asked of them (an *os.File); NO_COLOR and the
 // environment for jq's $ENV are read from the process. Run never exits.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return RunAs("auditq", args, stdin, stdout, stderr)
+}
+
+// RunAs is Run for the command as it was invoked: name is how help, usage
+// and examples spell it ("kubectl auditq" for the kubectl plugin; see
+// Invoked).
+func RunAs(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runEnv(args, &env{
+		name:  name,
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		stdinTTY: isTerminal(stdin), stdoutTTY: isTerminal(stdout), stderrTTY: isTerminal(stderr),
 		noColor: os.Getenv("NO_COLOR") != "",
@@ -70,7 +78,7 @@ func runEnv(args []string, e *env) int {
 	}
 	// Anything else comes from cobra: an unknown command or flag, a bad argument.
 	fmt.Fprintf(e.stderr, "auditq: %s\n", escapeForTerminal([]byte(err.Error())))
-	path := "auditq"
+	path := root.DisplayName()
 	if cmd, _, ferr := root.Find(args); ferr == nil && cmd != nil {
 		path = cmd.CommandPath()
 	}
@@ -123,7 +131,7 @@ questions a responder asks: what happened, who did it, what did one request do.
 
   # Who was denied in the last hour?
   auditq query --code 403 --since 1h -r '.user.username' audit.log | sort | uniq -c`,
-		Version:       version,
+		Version:       BuildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		CompletionOptions: cobra.CompletionOptions{
@@ -133,15 +141,42 @@ questions a responder asks: what happened, who did it, what did one request do.
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.SetVersionTemplate("auditq {{.Version}}\n")
+	root.SetVersionTemplate("{{.DisplayName}} {{.Version}}\n")
+	if e.name != "" && e.name != "auditq" {
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: e.name}
+		defer renameExamples(root, e.name)
+	}
 	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e), newPolicyCommand(e), newIndexCommand(e), newExportCommand(e),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
 			Args:  cobra.NoArgs,
-			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, "auditq", version) },
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, cmd.Root().DisplayName(), BuildVersion()) },
 		})
 	return root
+}
+
+// Invoked names the command from the name it was run by (os.Args[0]) and
+// gives the arguments to run: installed as kubectl-auditq it is the
+// kubectl plugin "kubectl auditq"; as kubectl_complete-auditq it answers
+// kubectl's completion requests for the plugin (kubectl 1.26 and later).
+func Invoked(argv0 string, args []string) (name string, run []string) {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	switch base {
+	case "kubectl-auditq":
+		return "kubectl auditq", args
+	case "kubectl_complete-auditq":
+		return "kubectl auditq", append([]string{cobra.ShellCompRequestCmd}, args...)
+	}
+	return "auditq", args
+}
+
+// renameExamples spells the examples of root and its commands as name.
+func renameExamples(c *cobra.Command, name string) {
+	c.Example = strings.ReplaceAll(c.Example, "  auditq ", "  "+name+" ")
+	for _, sub := range c.Commands() {
+		renameExamples(sub, name)
+	}
 }
 
 // joinJQArgs turns jq's two-value flags (--arg NAME VALUE, --argjson NAME JSON,
