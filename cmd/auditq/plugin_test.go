@@ -105,7 +105,7 @@ func TestKubectlPlugin(t *testing.T) {
 	if c := run("__complete", "auditq", "su"); !strings.Contains(c, "summary\t") {
 		t.Errorf("kubectl completes `kubectl auditq su` as:\n%s", c)
 	}
-	if c := run("__complete", "auditq", "summary", "-o", ""); !strings.Contains(c, "yaml") || !strings.Contains(c, "json") {
+	if c := run("__complete", "auditq", "summary", "-o", ""); !strings.Contains(c, "html") || !strings.Contains(c, "json") {
 		t.Errorf("kubectl completes `kubectl auditq summary -o` as:\n%s", c)
 	}
 }
