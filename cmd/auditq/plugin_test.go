@@ -102,6 +102,9 @@ func TestKubectlPlugin(t *testing.T) {
 	if v := run("auditq", "version"); !strings.HasPrefix(v, "kubectl auditq ") {
 		t.Errorf("kubectl auditq version = %q", v)
 	}
+	if c := run("auditq", "completion", "bash"); !strings.Contains(c, "kubectl_complete-auditq") || strings.Contains(c, "complete -F") {
+		t.Errorf("kubectl auditq completion bash gives a script for auditq, not how kubectl completes the plugin:\n%.300s", c)
+	}
 	if c := run("__complete", "auditq", "su"); !strings.Contains(c, "summary\t") {
 		t.Errorf("kubectl completes `kubectl auditq su` as:\n%s", c)
 	}

@@ -145,6 +145,17 @@ questions a responder asks: what happened, who did it, what did one request do.
 	if e.name != "" && e.name != "auditq" {
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: e.name}
 		defer renameExamples(root, e.name)
+		// A shell completes `kubectl auditq` through kubectl, which asks
+		// kubectl_complete-auditq: cobra's scripts would complete `auditq`.
+		root.CompletionOptions.DisableDefaultCmd = true
+		root.AddCommand(&cobra.Command{
+			Use:   "completion",
+			Short: "How to get shell completion for kubectl auditq",
+			Args:  cobra.ArbitraryArgs,
+			Run: func(cmd *cobra.Command, _ []string) {
+				fmt.Fprint(e.stdout, pluginCompletionHelp)
+			},
+		})
 	}
 	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e), newPolicyCommand(e), newIndexCommand(e), newExportCommand(e),
 		&cobra.Command{
@@ -170,6 +181,16 @@ func Invoked(argv0 string, args []string) (name string, run []string) {
 	}
 	return "auditq", args
 }
+
+const pluginCompletionHelp = `kubectl (1.26 and later) completes a plugin's arguments by running
+kubectl_complete-auditq from PATH; kubectl's own completion must be on
+(kubectl completion bash|zsh|fish|powershell). Link the plugin under that
+name next to kubectl-auditq:
+
+  ln -s kubectl-auditq "$(dirname "$(command -v kubectl-auditq)")/kubectl_complete-auditq"
+
+Then kubectl auditq <TAB> completes commands, flags and their values.
+`
 
 // renameExamples spells the examples of root and its commands as name.
 func renameExamples(c *cobra.Command, name string) {
