@@ -325,6 +325,15 @@ func (w *Writer) open(p partition) (*openFile, error) {
 		pq.MaxRowsPerRowGroup(w.opts.RowGroupRows),
 		pq.PageBufferSize(256 << 10),
 	}
+	// JSON blobs: min/max of a body prunes nothing and costs comparisons
+	// of kilobytes per row.
+	blobs := [][]string{{"requestObject"}, {"responseObject"}, {"authenticationMetadata"}, {"responseStatus", "details"}}
+	if w.opts.Schema == SchemaOCSF {
+		blobs = [][]string{{"api", "request", "data"}, {"api", "response", "data"}}
+	}
+	for _, b := range blobs {
+		opts = append(opts, pq.SkipPageBounds(b...), pq.SkipPageStatistics(b...))
+	}
 	var pw rowWriter
 	if w.opts.Schema == SchemaOCSF {
 		opts = append(opts, pq.BloomFilters(pq.SplitBlockFilter(10, "api", "request", "uid")),
