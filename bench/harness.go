@@ -132,6 +132,9 @@ func (h *harness) prepare(plain, rotated, big string, sizeGiB, bigGiB float64, s
 	if _, _, err := ensureEnvelopes(plain, filepath.Join(h.dir, "envelopes")); err != nil {
 		return err
 	}
+	if err := h.ensureMetadata(metadataLog(h.dir), sizeGiB, stderr); err != nil {
+		return err
+	}
 	return ensureArchive(filepath.Join(h.dir, "archive", "kube-apiserver-audit.log"), stderr)
 }
 
@@ -167,6 +170,54 @@ func (h *harness) ensurePlain(path string, sizeGiB float64, stderr io.Writer) er
 		}
 	}
 	return w.Flush()
+}
+
+// metadataPolicy is BenchPolicy at Metadata level everywhere (the level
+// most setup guides choose): the same requests, without their bodies.
+var metadataPolicy = strings.NewReplacer("level: RequestResponse", "level: Metadata", "level: Request\n", "level: Metadata\n").Replace(fixture.BenchPolicy)
+
+func metadataLog(dir string) string {
+	return filepath.Join(dir, "metadata", "kube-apiserver-audit.log")
+}
+
+// ensureMetadata writes the plain log's requests (same seeds, parts and
+// times) under metadataPolicy, through kube-apiserver's log backend.
+func (h *harness) ensureMetadata(path string, sizeGiB float64, stderr io.Writer) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path + ".partial")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	want := int64(sizeGiB * (1 << 30))
+	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	perPart := int64(1 << 30)
+	for part := 0; int64(part)*perPart < want; part++ {
+		n := min(perPart, want-int64(part)*perPart)
+		requests := int(n / bytesPerRequest)
+		fmt.Fprintf(stderr, "bench: generating %s, part %d (%d requests, Metadata level)\n", path, part+1, requests)
+		l, err := fixture.Write(w, fixture.Config{Seed: uint64(part + 1), Requests: requests, Start: start,
+			Policy: metadataPolicy, ManagedFields: true})
+		if err != nil {
+			return err
+		}
+		if len(l.Events) > 0 {
+			start = l.Events[len(l.Events)-1].Time.Add(time.Second)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".partial", path)
 }
 
 // ensureRotated writes a rotation set: four gzipped backups of about 215 MB
@@ -228,6 +279,16 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 	}
 	// The memory check warms the big log first and has no ratio.
 	const bigTask = "memory as input grows (plain 4 GiB)"
+	duckq := buildDuckq(h.dir, stderr)
+	if duckq == "" {
+		h.notes = append(h.notes, "DuckDB (export/duckdbtest/cmd/duckq, cgo) could not be built: its rows and the export task are skipped.")
+	}
+	// DuckDB's peer of the summary: events by verb, reading only that key.
+	byVerbSQL := func(path string) string {
+		return fmt.Sprintf("SELECT sum(n) FROM (SELECT verb, count(*) AS n FROM read_json('%s', format='newline_delimited', columns={verb: 'VARCHAR'}) GROUP BY verb)", path)
+	}
+	meta := metadataLog(h.dir)
+	warm(meta)
 	tasks := []task{
 		{"get one event by auditID (plain 1 GiB)", []cmd{
 			{"auditq", []string{h.auditq, "get", "--id", id, plain}},
@@ -238,8 +299,17 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 		}},
 		{"summary (plain 1 GiB)", []cmd{
 			{"auditq", []string{h.auditq, "summary", "-o", "json", plain}},
+			{"auditq --threads 1", []string{h.auditq, "summary", "--threads", "1", "-o", "json", plain}},
+			{"DuckDB GROUP BY verb", []string{duckq, byVerbSQL(plain)}},
 			{"jq", []string{jq, "-n", jqCountByVerb, plain}},
 			{"gojq", []string{gojq, "-n", jqCountByVerb, plain}},
+		}},
+		{"summary (Metadata level, same requests)", []cmd{
+			{"auditq", []string{h.auditq, "summary", "-o", "json", meta}},
+			{"auditq --threads 1", []string{h.auditq, "summary", "--threads", "1", "-o", "json", meta}},
+			{"DuckDB GROUP BY verb", []string{duckq, byVerbSQL(meta)}},
+			{"jq", []string{jq, "-n", jqCountByVerb, meta}},
+			{"gojq", []string{gojq, "-n", jqCountByVerb, meta}},
 		}},
 		{"query -c projection (plain 1 GiB)", []cmd{
 			{"auditq", []string{h.auditq, "query", "-c", projection, plain}},
@@ -268,9 +338,7 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"gojq", []string{gojq, "-n", fmt.Sprintf(byVerb, ".events[].message"), eks}},
 		}})
 	}
-	if duckq := buildDuckq(h.dir, stderr); duckq == "" {
-		h.notes = append(h.notes, "DuckDB (export/duckdbtest/cmd/duckq, cgo) could not be built: the export task is skipped.")
-	} else {
+	if duckq != "" {
 		out := filepath.Join(h.dir, "export-out")
 		copySQL := fmt.Sprintf("COPY (SELECT * FROM read_json_auto('%s', maximum_depth=2)) TO '%s' (FORMAT parquet, COMPRESSION zstd)", plain, filepath.Join(h.dir, "duckdb-copy.parquet"))
 		tasks = append(tasks, task{"export to Parquet (plain 1 GiB)", []cmd{
@@ -285,14 +353,15 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"auditq query", []string{h.auditq, "query", "-c", projection, big}},
 		}})
 	}
-	// AUDITQ_BENCH_ONLY=archive or =export times those tasks alone, when
+	// AUDITQ_BENCH_ONLY=archive, =export or =summary times those tasks alone, when
 	// they are what changed.
 	switch os.Getenv("AUDITQ_BENCH_ONLY") {
 	case "archive":
 		tasks = nil
-	case "export":
+	case "export", "summary":
+		only := os.Getenv("AUDITQ_BENCH_ONLY")
 		tasks = slices.DeleteFunc(tasks, func(t task) bool {
-			return !strings.HasPrefix(t.name, "export")
+			return !strings.HasPrefix(t.name, only)
 		})
 	}
 	if only := os.Getenv("AUDITQ_BENCH_ONLY"); only == "" || only == "archive" {
