@@ -20,7 +20,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultRowGroupBytes = 8 << 20   // buffered event bytes before a row group is written
+	DefaultRowGroupBytes = 6 << 20   // buffered event bytes before a row group is written
 	DefaultRowGroupRows  = 131072    // rows in a row group at most
 	DefaultFileBytes     = 256 << 20 // event bytes in a file before it is closed
 )
