@@ -139,6 +139,20 @@ func (c *config) notForReader(name string) {
 	}
 }
 
+// WithChunkSize sets the size of the runs of whole lines that parallel
+// reading hands its workers (default 512 KiB; at least 4 KiB). Smaller
+// chunks spread a small input over more workers; each costs a little to
+// hand over, and ScanFolded merges one partial per chunk.
+func WithChunkSize(n int) Option {
+	return func(c *config) error {
+		if n < 4<<10 {
+			return fmt.Errorf("auditlog: WithChunkSize(%d): want at least 4096", n)
+		}
+		c.chunkSize = n
+		return nil
+	}
+}
+
 // WithoutBodies leaves requestObject and responseObject unread, for callers that
 // need only the metadata (a summary, a filter): RequestObject and ResponseObject
 // return nil. On lines in kube-apiserver's own shape (its member order, with

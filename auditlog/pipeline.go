@@ -49,10 +49,12 @@ type chunk[T any] struct {
 	done   chan struct{}
 }
 
-// item is an event (an index into events and outs) or an error.
+// item is an event (an index into events and outs), an error, or the
+// chunk's folded partial (outs[0]).
 type item struct {
-	ev  int
-	err error
+	ev      int
+	err     error
+	partial bool
 }
 
 // input is one source being read: its chunks, in order.
@@ -66,6 +68,10 @@ type pipeline[T any] struct {
 	cancel context.CancelFunc
 	cfg    config
 	work   WorkFunc[T]
+	// With fold set, a chunk's events are folded into its outs[0] (reset by
+	// start) instead of being delivered one by one (ScanFolded).
+	start func(*T)
+	fold  WorkFunc[T]
 
 	inputs  chan *input[T] // in input order, at most `open` ahead of the caller
 	current *input[T]      // the input being delivered
@@ -377,6 +383,10 @@ func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 		return // the caller keeps only events with a literal; none is here
 	}
 	rd.resetChunk(c.name, c.data, c.off, 0, c.last, c.readErr, c.compressed, c.format)
+	if p.fold != nil {
+		p.decodeFolded(rd, c)
+		return
+	}
 	k := 0
 	for {
 		if k == len(c.events) {
@@ -399,6 +409,43 @@ func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 		c.items = append(c.items, item{ev: k})
 		k++
 	}
+}
+
+// decodeFolded folds the events of c into c.outs[0]; each event keeps a
+// slot of its own in c.events, so that the partial may point at them until
+// the chunk is delivered.
+func (p *pipeline[T]) decodeFolded(rd *Reader, c *chunk[T]) {
+	if len(c.outs) == 0 {
+		var zero T
+		c.outs = append(c.outs, zero)
+	}
+	p.start(&c.outs[0])
+	k := 0
+	for {
+		if k == len(c.events) {
+			c.events = append(c.events, Event{})
+		}
+		rd.evp = &c.events[k]
+		ev, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if pe, ok := err.(*ParseError); ok && pe.Fatal {
+				// A sequential Reader ends here: the partial holds what
+				// came before, and comes before the error (which ends
+				// the delivery).
+				c.items = append(c.items, item{partial: true}, item{ev: -1, err: err})
+				return
+			}
+			c.items = append(c.items, item{ev: -1, err: err})
+			continue
+		}
+		if p.fold(ev, &c.outs[0]) {
+			k++
+		}
+	}
+	c.items = append(c.items, item{partial: true})
 }
 
 // deliver yields the results of one input in order, and reports whether to go on.
@@ -426,6 +473,13 @@ func (p *pipeline[T]) deliver(in *input[T], yield func(Result[T]) bool) bool {
 				break // a sequential Reader stops at a fatal error
 			}
 			r := Result[T]{Err: it.err}
+			if it.partial {
+				r.Out = &c.outs[0]
+				if !yield(r) {
+					return false
+				}
+				continue
+			}
 			if it.err == nil {
 				r.Event, r.Out = &c.events[it.ev], &c.outs[it.ev]
 				r.Event.pos.Line += lineBase
@@ -458,6 +512,14 @@ func (p *pipeline[T]) deliverRest(c *chunk[T], lineBase int, yield func(Result[T
 		ev, err := rd.Next()
 		if err == io.EOF {
 			return true
+		}
+		if err == nil && p.fold != nil { // one event a partial: the reader reuses its event
+			ev.pos.Line += lineBase
+			p.start(&c.outs[0])
+			if p.fold(ev, &c.outs[0]) && !yield(Result[T]{Out: &c.outs[0]}) {
+				return false
+			}
+			continue
 		}
 		if err == nil && p.work != nil && !p.work(ev, &c.outs[0]) {
 			continue

@@ -125,6 +125,55 @@ func fileSource(path string, f *os.File) source {
 }
 
 func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
+	scanWith(ctx, srcs, work, nil, nil, opts, yield)
+}
+
+// ScanFolded is ScanFiles for a caller that folds events into partial
+// results on the workers (counting, say) instead of taking them one by one
+// on its own goroutine. Each chunk of an input (a run of whole lines) gets
+// a partial, its slot of type T, which start resets; fold adds the chunk's
+// events to it in order, returning false for an event it leaves out. The
+// partial then comes as one Result with Out set and Event nil, after the
+// chunk's errors, in input order; the caller merges the partials in that
+// order. The events a partial kept (fold returned true) stay valid, with
+// their views, until the iteration continues past that Result. With one
+// goroutine a worker still does the folding. An input read sequentially
+// (no line boundary to cut at) gives a partial per event.
+func ScanFolded[T any](ctx context.Context, paths []string, start func(*T), fold WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+	return func(yield func(Result[T]) bool) {
+		cfg, err := configOf(opts)
+		if err != nil {
+			yield(Result[T]{Err: err})
+			return
+		}
+		files, opened, _, errs := snapshot(paths, &cfg)
+		defer func() {
+			for _, f := range opened {
+				f.Close()
+			}
+		}()
+		for _, err := range errs {
+			if !yield(Result[T]{Err: fileError(err)}) {
+				return
+			}
+		}
+		srcs := make([]source, len(files))
+		for i, f := range files {
+			srcs[i] = fileSource(f, opened[f])
+		}
+		scanWith(ctx, srcs, nil, start, fold, opts, yield)
+	}
+}
+
+// ScanReaderFolded is ScanFolded for one stream, such as standard input.
+func ScanReaderFolded[T any](ctx context.Context, r io.Reader, start func(*T), fold WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+	return func(yield func(Result[T]) bool) {
+		src := source{open: func() (io.Reader, func(), error) { return r, func() {}, nil }}
+		scanWith(ctx, []source{src}, nil, start, fold, opts, yield)
+	}
+}
+
+func scanWith[T any](ctx context.Context, srcs []source, work WorkFunc[T], start func(*T), fold WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
 	cfg, err := configOf(opts)
 	if err != nil {
 		yield(Result[T]{Err: err})
@@ -134,11 +183,12 @@ func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Op
 	if n == 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	if n == 1 {
+	if n == 1 && fold == nil {
 		scanSequential(ctx, srcs, work, cfg, yield)
 		return
 	}
 	p := newPipeline(ctx, cfg, work, n)
+	p.start, p.fold = start, fold
 	defer p.stop()
 	go p.launch(srcs)
 	for in := range p.inputs {

@@ -40,6 +40,8 @@ type Builder struct {
 
 	perSecond map[int64]*[4]int64
 
+	corrections int64 // what Merge took back or added: requests that crossed chunks
+
 	sources    map[string]*sourceStats
 	sourceBuf  []byte
 	lastSource *sourceStats // the source of the event before: most events share it
@@ -71,15 +73,23 @@ const (
 )
 
 // Add counts one event.
-func (s *Builder) Add(ev *auditlog.Event) {
+func (s *Builder) Add(ev *auditlog.Event) { s.add(ev) }
+
+// decision is what add counted of an event as part of its request: the
+// request (its first event), its status (its first event with one), its
+// denial (its first forbid).
+type decision struct {
+	hasID, last           bool
+	key                   requests.Key
+	first, status, denial bool // counted here
+	hasStatus, forbid     bool // the event has them
+}
+
+func (s *Builder) add(ev *auditlog.Event) (d decision) {
 	s.events++
 	s.stages.add(ev.Stage())
 	s.levels.add(ev.Level())
-	received, stage := ev.RequestReceivedTimestamp(), ev.StageTimestamp()
-	start := received
-	if start.IsZero() {
-		start = stage
-	}
+	start := startOf(ev)
 	if !start.IsZero() && (s.from == 0 || start.UnixNano() < s.from) {
 		s.from = start.UnixNano()
 	}
@@ -89,63 +99,104 @@ func (s *Builder) Add(ev *auditlog.Event) {
 	}
 	s.addSource(ev, start, end)
 
-	id := ev.AuditID()
-	var key requests.Key
 	var flags uint8
 	first, open := true, false
-	if len(id) > 0 { // an event without an ID is a request of its own
-		key = requests.KeyOf(id)
-		flags, first, open = s.reqs.Lookup(key)
+	if id := ev.AuditID(); len(id) > 0 { // an event without an ID is a request of its own
+		d.hasID, d.key, d.last = true, requests.KeyOf(id), requests.Last(ev.Stage())
+		flags, first, open = s.reqs.Lookup(d.key)
 	}
-	ref := ev.ObjectRef()
-	user := ev.User()
+	st := ev.ResponseStatus()
+	dec, ok := ev.Annotation("authorization.k8s.io/decision")
+	d.hasStatus, d.forbid = st != nil, ok && string(dec) == "forbid"
 	if first {
-		s.requests++
-		s.addRequest(ev, ref, user, start)
+		d.first = true
+		s.countRequest(ev, 1)
 	}
-	if st := ev.ResponseStatus(); st != nil && flags&seenCode == 0 {
-		flags |= seenCode
-		code := st.Code
-		var buf [12]byte
-		s.codes.add(strconv.AppendInt(buf[:0], int64(code), 10))
-		s.codeClasses.add(codeClass(code, buf[:0]))
-		if code >= 400 {
-			s.failureTotal++
-			s.failures.add(s.activityKey(ev, ref, user, code, nil))
-			if !start.IsZero() {
-				s.second(start)[1]++
-				if code >= 500 {
-					s.second(start)[2]++
-				}
-			}
-		}
-		if code == 401 {
-			s.addSensitive(indexOf("unauthenticated"), ev, ref, user)
-		}
+	if d.hasStatus && flags&seenCode == 0 {
+		d.status = true
+		s.countStatus(ev, 1)
 	}
-	if d, ok := ev.Annotation("authorization.k8s.io/decision"); ok && string(d) == "forbid" && flags&seenDenial == 0 {
-		flags |= seenDenial
-		s.denialTotal++
-		if !start.IsZero() {
-			s.second(start)[3]++
-		}
-		reason, _ := ev.Annotation("authorization.k8s.io/reason")
-		s.denials.add(s.activityKey(ev, ref, user, 0, reason))
+	if d.forbid && flags&seenDenial == 0 {
+		d.denial = true
+		s.countDenial(ev, 1)
 	}
-	if len(id) > 0 {
-		s.reqs.Update(key, flags, open, requests.Last(ev.Stage()))
+	if d.hasID {
+		s.reqs.Update(d.key, flags|d.flags(), open, d.last)
 	}
-	if string(ev.Stage()) == "ResponseComplete" && !received.IsZero() && !stage.IsZero() && !longRunning(ev.Verb(), ref) {
-		if d := stage.Sub(received); d >= 0 {
-			s.latency.add(d)
+	if string(ev.Stage()) == "ResponseComplete" && !longRunning(ev.Verb(), ev.ObjectRef()) {
+		received, stage := ev.RequestReceivedTimestamp(), ev.StageTimestamp()
+		if lat := stage.Sub(received); !received.IsZero() && !stage.IsZero() && lat >= 0 {
+			s.latency.add(lat)
 			h := s.latByVerb[string(ev.Verb())]
 			if h == nil {
 				h = &histogram{}
 				s.latByVerb[string(ev.Verb())] = h
 			}
-			h.add(d)
+			h.add(lat)
 		}
 	}
+	return d
+}
+
+// flags are the request flags an event sets.
+func (d *decision) flags() uint8 {
+	var f uint8
+	if d.hasStatus {
+		f |= seenCode
+	}
+	if d.forbid {
+		f |= seenDenial
+	}
+	return f
+}
+
+// startOf is when an event's request was received, else its stage time.
+func startOf(ev *auditlog.Event) time.Time {
+	if t := ev.RequestReceivedTimestamp(); !t.IsZero() {
+		return t
+	}
+	return ev.StageTimestamp()
+}
+
+// countRequest counts (delta 1) or uncounts (-1) ev as its request's first event.
+func (s *Builder) countRequest(ev *auditlog.Event, delta int64) {
+	s.requests += delta
+	ref, user := ev.ObjectRef(), ev.User()
+	s.addRequest(ev, ref, user, startOf(ev), delta)
+}
+
+// countStatus counts ev's responseStatus as its request's.
+func (s *Builder) countStatus(ev *auditlog.Event, delta int64) {
+	ref, user, start := ev.ObjectRef(), ev.User(), startOf(ev)
+	code := ev.ResponseStatus().Code
+	var buf [12]byte
+	s.codes.addN(strconv.AppendInt(buf[:0], int64(code), 10), delta)
+	s.codeClasses.addN(codeClass(code, buf[:0]), delta)
+	if code >= 400 {
+		s.failureTotal += delta
+		s.failures.addN(s.activityKey(ev, ref, user, code, nil), delta)
+		if !start.IsZero() {
+			p := s.second(start)
+			p[1] += delta
+			if code >= 500 {
+				p[2] += delta
+			}
+		}
+	}
+	if code == 401 {
+		s.addSensitive(indexOf("unauthenticated"), ev, ref, user, delta)
+	}
+}
+
+// countDenial counts ev's forbid decision as its request's.
+func (s *Builder) countDenial(ev *auditlog.Event, delta int64) {
+	ref, user, start := ev.ObjectRef(), ev.User(), startOf(ev)
+	s.denialTotal += delta
+	if !start.IsZero() {
+		s.second(start)[3] += delta
+	}
+	reason, _ := ev.Annotation("authorization.k8s.io/reason")
+	s.denials.addN(s.activityKey(ev, ref, user, 0, reason), delta)
 }
 
 // sourceStats counts the events of one source.
@@ -184,56 +235,56 @@ func (s *Builder) addSource(ev *auditlog.Event, start, end time.Time) {
 	}
 }
 
-func (s *Builder) addRequest(ev *auditlog.Event, ref *auditlog.ObjectRef, user *auditlog.UserInfo, start time.Time) {
+func (s *Builder) addRequest(ev *auditlog.Event, ref *auditlog.ObjectRef, user *auditlog.UserInfo, start time.Time, delta int64) {
 	verb := ev.Verb()
-	s.verbs.add(verb)
-	s.users.add(user.Username)
+	s.verbs.addN(verb, delta)
+	s.users.addN(user.Username, delta)
 	if rest, ok := bytes.CutPrefix(user.Username, []byte(serviceAccountPrefix)); ok {
-		s.sas.add(rest)
+		s.sas.addN(rest, delta)
 	}
 	if ref != nil {
-		s.resources.add(resourceKey(&s.key, ref))
+		s.resources.addN(resourceKey(&s.key, ref), delta)
 		if len(ref.Namespace) > 0 {
-			s.namespaces.add(ref.Namespace)
+			s.namespaces.addN(ref.Namespace, delta)
 		}
 	} else {
-		s.nonResource.add(uriPath(ev.RequestURI()))
+		s.nonResource.addN(uriPath(ev.RequestURI()), delta)
 	}
-	s.agents.add(ev.UserAgent())
+	s.agents.addN(ev.UserAgent(), delta)
 	if ips := ev.SourceIPs(); len(ips) > 0 {
-		s.ips.add(ips[0])
+		s.ips.addN(ips[0], delta)
 	}
 	if !start.IsZero() {
-		s.second(start)[0]++
+		s.second(start)[0] += delta
 	}
 
 	if ref != nil {
 		res, sub, group := string(ref.Resource), string(ref.Subresource), string(ref.APIGroup)
 		switch {
 		case res == "secrets" && sub == "" && (string(verb) == "get" || string(verb) == "list" || string(verb) == "watch"):
-			s.addSensitive(indexOf("secret-reads"), ev, ref, user)
+			s.addSensitive(indexOf("secret-reads"), ev, ref, user, delta)
 		case res == "pods" && (sub == "exec" || sub == "attach" || sub == "portforward"):
-			s.addSensitive(indexOf(sub), ev, ref, user)
+			s.addSensitive(indexOf(sub), ev, ref, user, delta)
 		case group == "rbac.authorization.k8s.io" && isWrite(verb):
-			s.addSensitive(indexOf("rbac-changes"), ev, ref, user)
+			s.addSensitive(indexOf("rbac-changes"), ev, ref, user, delta)
 		case res == "serviceaccounts" && sub == "token" && string(verb) == "create":
-			s.addSensitive(indexOf("token-requests"), ev, ref, user)
+			s.addSensitive(indexOf("token-requests"), ev, ref, user, delta)
 		}
 	}
 	if string(verb) == "delete" || string(verb) == "deletecollection" {
-		s.addSensitive(indexOf("deletions"), ev, ref, user)
+		s.addSensitive(indexOf("deletions"), ev, ref, user, delta)
 	}
 	if ev.ImpersonatedUser() != nil {
-		s.addSensitive(indexOf("impersonation"), ev, ref, user)
+		s.addSensitive(indexOf("impersonation"), ev, ref, user, delta)
 	}
 	if string(user.Username) == "system:anonymous" {
-		s.addSensitive(indexOf("anonymous"), ev, ref, user)
+		s.addSensitive(indexOf("anonymous"), ev, ref, user, delta)
 	}
 }
 
-func (s *Builder) addSensitive(i int, ev *auditlog.Event, ref *auditlog.ObjectRef, user *auditlog.UserInfo) {
-	s.sensitiveTotal[i]++
-	s.sensitive[i].add(s.activityKey(ev, ref, user, 0, nil))
+func (s *Builder) addSensitive(i int, ev *auditlog.Event, ref *auditlog.ObjectRef, user *auditlog.UserInfo, delta int64) {
+	s.sensitiveTotal[i] += delta
+	s.sensitive[i].addN(s.activityKey(ev, ref, user, 0, nil), delta)
 }
 
 func indexOf(category string) int { return slices.Index(sensitiveCategories, category) }
@@ -334,6 +385,15 @@ func (s *Builder) second(t time.Time) *[4]int64 {
 	}
 	return p
 }
+
+// counters are every counter of s, in a fixed order.
+func (s *Builder) counters() []*counter {
+	return append([]*counter{s.stages, s.levels, s.verbs, s.codeClasses, s.codes,
+		s.users, s.sas, s.resources, s.nonResource, s.namespaces, s.agents, s.ips,
+		s.failures, s.denials}, s.sensitive...)
+}
+
+func timeOfSecond(sec int64) time.Time { return time.Unix(sec, 0) }
 
 // Report returns the summary of the events added so far.
 func (s *Builder) Report() *Report {

@@ -20,16 +20,51 @@ const maxCounterKeys = 1 << 17
 
 func newCounter() *counter { return &counter{m: map[string]*int64{}} }
 
-func (c *counter) add(key []byte) {
+func (c *counter) add(key []byte) { c.addN(key, 1) }
+
+// addN adds n (which may be negative: a merge taking back what a chunk
+// counted) to key's count; a count that reaches 0 is removed.
+func (c *counter) addN(key []byte, n int64) {
 	if p := c.m[string(key)]; p != nil {
-		*p++
+		*p += n
+		if *p == 0 {
+			delete(c.m, string(key))
+		}
+		return
+	}
+	if n == 0 {
 		return
 	}
 	if len(c.m) >= maxCounterKeys {
 		c.prune()
 	}
-	n := int64(1)
-	c.m[string(bytes.Clone(key))] = &n
+	v := n // not &n: n would move to the heap on every call
+	c.m[string(bytes.Clone(key))] = &v
+}
+
+// merge adds o's counts into c.
+func (c *counter) merge(o *counter) {
+	for k, p := range o.m {
+		if q := c.m[k]; q != nil {
+			*q += *p
+			if *q == 0 {
+				delete(c.m, k)
+			}
+			continue
+		}
+		if len(c.m) >= maxCounterKeys {
+			c.prune()
+		}
+		n := *p
+		c.m[k] = &n
+	}
+	c.pruned = c.pruned || o.pruned
+}
+
+// reset empties c, keeping its map's room.
+func (c *counter) reset() {
+	clear(c.m)
+	c.pruned = false
 }
 
 func (c *counter) prune() {

@@ -12,13 +12,44 @@ type histogram struct {
 	counts [64 * 42]int64
 	n      int64
 	max    time.Duration
+	lo, hi int // the buckets in use, when n > 0: merging and resetting touch only them
 }
 
 func (h *histogram) add(d time.Duration) {
 	us := uint64(d / time.Microsecond)
-	h.counts[bucketOf(us)]++
+	i := bucketOf(us)
+	h.counts[i]++
+	if h.n == 0 {
+		h.lo, h.hi = i, i
+	} else {
+		h.lo, h.hi = min(h.lo, i), max(h.hi, i)
+	}
 	h.n++
 	h.max = max(h.max, d)
+}
+
+// merge adds o's durations to h.
+func (h *histogram) merge(o *histogram) {
+	if o.n == 0 {
+		return
+	}
+	for i := o.lo; i <= o.hi; i++ {
+		h.counts[i] += o.counts[i]
+	}
+	if h.n == 0 {
+		h.lo, h.hi = o.lo, o.hi
+	} else {
+		h.lo, h.hi = min(h.lo, o.lo), max(h.hi, o.hi)
+	}
+	h.n += o.n
+	h.max = max(h.max, o.max)
+}
+
+func (h *histogram) reset() {
+	if h.n > 0 {
+		clear(h.counts[h.lo : h.hi+1])
+	}
+	h.n, h.max, h.lo, h.hi = 0, 0, 0, 0
 }
 
 func bucketOf(us uint64) int {

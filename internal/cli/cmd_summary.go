@@ -94,8 +94,27 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 	}
 	// The summary reads no bodies: on kube-apiserver's lines they are stepped over.
 	s.noBodies = true
-	for ev := range s.events(auditlog.WithoutBodies()) {
-		sum.Add(ev)
+	if s.canFold() {
+		// Counted on the workers, a chunk at a time, and merged in input
+		// order: the same summary as one reading event by event.
+		start := func(p **summary.Partial) {
+			if *p == nil {
+				*p = summary.NewPartial(o.top, timelineBuckets)
+			} else {
+				(*p).Reset()
+			}
+		}
+		add := func(ev *auditlog.Event, p **summary.Partial) bool {
+			(*p).Add(ev)
+			return true
+		}
+		for p := range scanFolded(s, start, add, auditlog.WithoutBodies()) {
+			sum.Merge(*p)
+		}
+	} else {
+		for ev := range s.events(auditlog.WithoutBodies()) {
+			sum.Add(ev)
+		}
 	}
 	doc := summaryOutput{sum.Report(), s.problems}
 	switch o.output {

@@ -250,27 +250,7 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		s.startProgress()
 		defer s.stopProgress()
 		s.startFlusher()
-		filtered := func(ev *auditlog.Event, out *T) bool {
-			if !s.anyEvent.Load() {
-				s.anyEvent.Store(true)
-			}
-			if s.building {
-				if b, ok := s.builders.Load(ev.Pos().File); ok {
-					b.(*indexBuild).b.Add(ev)
-				}
-			}
-			return s.matcher.Match(ev) && (work == nil || work(ev, out))
-		}
-		opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine), auditlog.WithFormats(formats...))
-		if s.progress != nil {
-			opts = append(opts, auditlog.WithProgress(&s.progress.done))
-		}
-		if lits := s.matcher.Literals(); lits != nil {
-			opts = append(opts, auditlog.WithLiterals(lits...))
-		}
-		if skip := s.skipper(); skip != nil {
-			opts = append(opts, auditlog.WithSkip(skip))
-		}
+		filtered, opts := readWith(s, work, opts)
 		sources := sources(s, filtered, opts)
 		if s.merge && len(sources) > 1 {
 			if drain(s, auditlog.Merge(sources...), yield) {
@@ -280,6 +260,65 @@ func scanEvents[T any](s *session, work auditlog.WorkFunc[T], opts ...auditlog.O
 		}
 		for _, src := range sources {
 			if !drain(s, src, yield) {
+				return
+			}
+		}
+		s.saveIndexes()
+	}
+}
+
+// readWith is work behind the session's filters and the index builders,
+// and the reading options the session's flags make.
+func readWith[T any](s *session, work auditlog.WorkFunc[T], opts []auditlog.Option) (auditlog.WorkFunc[T], []auditlog.Option) {
+	filtered := func(ev *auditlog.Event, out *T) bool {
+		if !s.anyEvent.Load() {
+			s.anyEvent.Store(true)
+		}
+		if s.building {
+			if b, ok := s.builders.Load(ev.Pos().File); ok {
+				b.(*indexBuild).b.Add(ev)
+			}
+		}
+		return s.matcher.Match(ev) && (work == nil || work(ev, out))
+	}
+	opts = append(opts, auditlog.WithConcurrency(s.threads), auditlog.WithMaxLineSize(s.maxLine), auditlog.WithFormats(formats...))
+	if s.progress != nil {
+		opts = append(opts, auditlog.WithProgress(&s.progress.done))
+	}
+	if lits := s.matcher.Literals(); lits != nil {
+		opts = append(opts, auditlog.WithLiterals(lits...))
+	}
+	if skip := s.skipper(); skip != nil {
+		opts = append(opts, auditlog.WithSkip(skip))
+	}
+	return filtered, opts
+}
+
+// canFold says whether the session's events may be folded on the workers
+// (scanFolded): not when following, merging by time or reading on one
+// goroutine, where events come one by one.
+func (s *session) canFold() bool { return !s.follow && !s.merge && s.threads != 1 }
+
+// scanFolded is scanEvents for a command that folds the events that pass
+// the filters into partial results on the workers (auditlog.ScanFolded):
+// it yields each chunk's partial, in input order, with the errors reported
+// as scanEvents reports them.
+func scanFolded[T any](s *session, start func(*T), fold auditlog.WorkFunc[T], opts ...auditlog.Option) iter.Seq[*T] {
+	return func(yield func(*T) bool) {
+		s.consumed = true
+		s.startProgress()
+		defer s.stopProgress()
+		s.startFlusher()
+		filtered, opts := readWith(s, fold, opts)
+		var srcs []iter.Seq[auditlog.Result[T]]
+		if s.stdin != nil {
+			srcs = append(srcs, auditlog.ScanReaderFolded(s.ctx, s.stdin, start, filtered, append(opts, auditlog.WithName("<stdin>"))...))
+		}
+		if len(s.paths) > 0 {
+			srcs = append(srcs, auditlog.ScanFolded(s.ctx, s.paths, start, filtered, opts...))
+		}
+		for _, src := range srcs {
+			if !drain(s, src, func(_ *auditlog.Event, p *T) bool { return yield(p) }) {
 				return
 			}
 		}

@@ -98,6 +98,15 @@ func (s *Set) Update(key Key, flags uint8, wasOpen, last bool) {
 	s.done[key] = flags
 }
 
+// Reset empties s, keeping its memory.
+func (s *Set) Reset() {
+	clear(s.open)
+	clear(s.done)
+	s.ring = s.ring[:0]
+	s.next = 0
+	s.evicted = false
+}
+
 // Evicted reports whether open requests were forgotten, so that request
 // counts may be high.
 func (s *Set) Evicted() bool { return s.evicted }

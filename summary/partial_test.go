@@ -1,0 +1,95 @@
+package summary
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/internal/audittest"
+)
+
+// slot is the ScanFolded slot of a chunk: its Partial, kept across chunks.
+type slot struct{ p *Partial }
+
+// folded is the summary of path built from partials on workers.
+func folded(t *testing.T, paths []string, top int, opts ...auditlog.Option) (*Report, int, int64) {
+	t.Helper()
+	b := New(top, 60)
+	start := func(s *slot) {
+		if s.p == nil {
+			s.p = NewPartial(top, 60)
+		} else {
+			s.p.Reset()
+		}
+	}
+	add := func(ev *auditlog.Event, s *slot) bool {
+		s.p.Add(ev)
+		return true
+	}
+	partials := 0
+	for r := range auditlog.ScanFolded(context.Background(), paths, start, add, append(opts, auditlog.WithoutBodies())...) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		b.Merge(r.Out.p)
+		partials++
+	}
+	return b.Report(), partials, b.corrections
+}
+
+func sequential(t *testing.T, paths []string, top int) *Report {
+	t.Helper()
+	b := New(top, 60)
+	for ev, err := range auditlog.ReadFiles(context.Background(), paths, auditlog.WithoutBodies(), auditlog.WithConcurrency(1)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Add(ev)
+	}
+	return b.Report()
+}
+
+// TestPartialsMergeExactly: a summary folded on 1, 2, 5 and 16 workers, in
+// chunks from 4 KiB (requests cross chunks all the time) to the default,
+// and merged, is byte for byte the summary of one sequential reading, on
+// every corpus.
+func TestPartialsMergeExactly(t *testing.T) {
+	for name, path := range audittest.Corpora(t) {
+		for _, top := range []int{5, 1000000} {
+			want, err := json.Marshal(sequential(t, []string{path}, top))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, workers := range []int{1, 2, 5, 16} {
+				for _, chunk := range []int{4 << 10, 64 << 10, 512 << 10} {
+					t.Run(fmt.Sprintf("%s/top%d/%dworkers/%dKiB", name, top, workers, chunk>>10), func(t *testing.T) {
+						rep, partials, corrections := folded(t, []string{path}, top, auditlog.WithConcurrency(workers), auditlog.WithChunkSize(chunk))
+						got, _ := json.Marshal(rep)
+						if !bytes.Equal(got, want) {
+							t.Fatalf("%d partials merged differ from the sequential summary:\n%s\nwant\n%s", partials, diffHint(got, want), "")
+						}
+						if chunk == 4<<10 && (partials < 50 || corrections == 0) {
+							t.Errorf("%d partials, %d corrections at 4 KiB chunks: boundaries not exercised", partials, corrections)
+						}
+						if chunk == 4<<10 && workers == 2 && top == 5 {
+							t.Logf("%d partials, %d corrections", partials, corrections)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// diffHint shows where two JSON documents part.
+func diffHint(a, b []byte) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	lo := max(0, i-200)
+	return fmt.Sprintf("…%s\n  vs\n…%s", a[lo:min(len(a), i+200)], b[lo:min(len(b), i+200)])
+}
