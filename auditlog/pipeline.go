@@ -68,10 +68,11 @@ type pipeline[T any] struct {
 	cancel context.CancelFunc
 	cfg    config
 	work   WorkFunc[T]
-	// With fold set, a chunk's events are folded into its outs[0] (reset by
-	// start) instead of being delivered one by one (ScanFolded).
+	// With fold set, a chunk's events that work keeps are folded into its
+	// outs[0] (reset by start) instead of being delivered one by one
+	// (ScanFolded).
 	start func(*T)
-	fold  WorkFunc[T]
+	fold  func(*Event, *T)
 
 	inputs  chan *input[T] // in input order, at most `open` ahead of the caller
 	current *input[T]      // the input being delivered
@@ -441,9 +442,11 @@ func (p *pipeline[T]) decodeFolded(rd *Reader, c *chunk[T]) {
 			c.items = append(c.items, item{ev: -1, err: err})
 			continue
 		}
-		if p.fold(ev, &c.outs[0]) {
-			k++
+		if p.work != nil && !p.work(ev, &c.outs[0]) {
+			continue
 		}
+		p.fold(ev, &c.outs[0])
+		k++
 	}
 	c.items = append(c.items, item{partial: true})
 }
@@ -512,14 +515,6 @@ func (p *pipeline[T]) deliverRest(c *chunk[T], lineBase int, yield func(Result[T
 		ev, err := rd.Next()
 		if err == io.EOF {
 			return true
-		}
-		if err == nil && p.fold != nil { // one event a partial: the reader reuses its event
-			ev.pos.Line += lineBase
-			p.start(&c.outs[0])
-			if p.fold(ev, &c.outs[0]) && !yield(Result[T]{Out: &c.outs[0]}) {
-				return false
-			}
-			continue
 		}
 		if err == nil && p.work != nil && !p.work(ev, &c.outs[0]) {
 			continue

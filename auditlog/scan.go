@@ -131,15 +131,17 @@ func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Op
 // ScanFolded is ScanFiles for a caller that folds events into partial
 // results on the workers (counting, say) instead of taking them one by one
 // on its own goroutine. Each chunk of an input (a run of whole lines) gets
-// a partial, its slot of type T, which start resets; fold adds the chunk's
-// events to it in order, returning false for an event it leaves out. The
-// partial then comes as one Result with Out set and Event nil, after the
-// chunk's errors, in input order; the caller merges the partials in that
-// order. The events a partial kept (fold returned true) stay valid, with
-// their views, until the iteration continues past that Result. With one
-// goroutine a worker still does the folding. An input read sequentially
-// (no line boundary to cut at) gives a partial per event.
-func ScanFolded[T any](ctx context.Context, paths []string, start func(*T), fold WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+// a partial, its slot of type T, which start resets; keep (if not nil)
+// runs on each event as a WorkFunc, and fold adds the events it keeps to
+// the partial, in order. The partial then comes as one Result with Out
+// set and Event nil, after the chunk's errors, in input order; the caller
+// merges the partials in that order. The events folded stay valid, with
+// their views, until the iteration continues past that Result; their
+// Pos().Line counts from the chunk's first line. An input read
+// sequentially (no line boundary to cut at: a huge pretty-printed
+// document) gives its kept events one by one instead, as ScanFiles does
+// (Event set): the caller handles both.
+func ScanFolded[T any](ctx context.Context, paths []string, keep WorkFunc[T], start func(*T), fold func(*Event, *T), opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
 		cfg, err := configOf(opts)
 		if err != nil {
@@ -161,19 +163,19 @@ func ScanFolded[T any](ctx context.Context, paths []string, start func(*T), fold
 		for i, f := range files {
 			srcs[i] = fileSource(f, opened[f])
 		}
-		scanWith(ctx, srcs, nil, start, fold, opts, yield)
+		scanWith(ctx, srcs, keep, start, fold, opts, yield)
 	}
 }
 
 // ScanReaderFolded is ScanFolded for one stream, such as standard input.
-func ScanReaderFolded[T any](ctx context.Context, r io.Reader, start func(*T), fold WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
+func ScanReaderFolded[T any](ctx context.Context, r io.Reader, keep WorkFunc[T], start func(*T), fold func(*Event, *T), opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
 		src := source{open: func() (io.Reader, func(), error) { return r, func() {}, nil }}
-		scanWith(ctx, []source{src}, nil, start, fold, opts, yield)
+		scanWith(ctx, []source{src}, keep, start, fold, opts, yield)
 	}
 }
 
-func scanWith[T any](ctx context.Context, srcs []source, work WorkFunc[T], start func(*T), fold WorkFunc[T], opts []Option, yield func(Result[T]) bool) {
+func scanWith[T any](ctx context.Context, srcs []source, work WorkFunc[T], start func(*T), fold func(*Event, *T), opts []Option, yield func(Result[T]) bool) {
 	cfg, err := configOf(opts)
 	if err != nil {
 		yield(Result[T]{Err: err})

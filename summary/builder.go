@@ -40,7 +40,8 @@ type Builder struct {
 
 	perSecond map[int64]*[4]int64
 
-	corrections int64 // what Merge took back or added: requests that crossed chunks
+	corrections int64      // what Merge took back or added: requests that crossed chunks
+	all         []*counter // counters()
 
 	sources    map[string]*sourceStats
 	sourceBuf  []byte
@@ -388,9 +389,12 @@ func (s *Builder) second(t time.Time) *[4]int64 {
 
 // counters are every counter of s, in a fixed order.
 func (s *Builder) counters() []*counter {
-	return append([]*counter{s.stages, s.levels, s.verbs, s.codeClasses, s.codes,
-		s.users, s.sas, s.resources, s.nonResource, s.namespaces, s.agents, s.ips,
-		s.failures, s.denials}, s.sensitive...)
+	if s.all == nil {
+		s.all = append([]*counter{s.stages, s.levels, s.verbs, s.codeClasses, s.codes,
+			s.users, s.sas, s.resources, s.nonResource, s.namespaces, s.agents, s.ips,
+			s.failures, s.denials}, s.sensitive...)
+	}
+	return s.all
 }
 
 func timeOfSecond(sec int64) time.Time { return time.Unix(sec, 0) }

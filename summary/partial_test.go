@@ -25,14 +25,15 @@ func folded(t *testing.T, paths []string, top int, opts ...auditlog.Option) (*Re
 			s.p.Reset()
 		}
 	}
-	add := func(ev *auditlog.Event, s *slot) bool {
-		s.p.Add(ev)
-		return true
-	}
+	add := func(ev *auditlog.Event, s *slot) { s.p.Add(ev) }
 	partials := 0
-	for r := range auditlog.ScanFolded(context.Background(), paths, start, add, append(opts, auditlog.WithoutBodies())...) {
+	for r := range auditlog.ScanFolded(context.Background(), paths, nil, start, add, append(opts, auditlog.WithoutBodies())...) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
+		}
+		if r.Event != nil {
+			b.Add(r.Event)
+			continue
 		}
 		b.Merge(r.Out.p)
 		partials++

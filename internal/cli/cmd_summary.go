@@ -104,12 +104,13 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 				(*p).Reset()
 			}
 		}
-		add := func(ev *auditlog.Event, p **summary.Partial) bool {
-			(*p).Add(ev)
-			return true
-		}
-		for p := range scanFolded(s, start, add, auditlog.WithoutBodies()) {
-			sum.Merge(*p)
+		add := func(ev *auditlog.Event, p **summary.Partial) { (*p).Add(ev) }
+		for ev, p := range scanFolded(s, start, add, auditlog.WithoutBodies()) {
+			if ev != nil { // an input read in order, event by event
+				sum.Add(ev)
+			} else {
+				sum.Merge(*p)
+			}
 		}
 	} else {
 		for ev := range s.events(auditlog.WithoutBodies()) {

@@ -301,24 +301,25 @@ func (s *session) canFold() bool { return !s.follow && !s.merge && s.threads != 
 
 // scanFolded is scanEvents for a command that folds the events that pass
 // the filters into partial results on the workers (auditlog.ScanFolded):
-// it yields each chunk's partial, in input order, with the errors reported
-// as scanEvents reports them.
-func scanFolded[T any](s *session, start func(*T), fold auditlog.WorkFunc[T], opts ...auditlog.Option) iter.Seq[*T] {
-	return func(yield func(*T) bool) {
+// it yields each chunk's partial (with a nil event), in input order, and
+// the events of an input read sequentially one by one (with their slot),
+// reporting errors as scanEvents does.
+func scanFolded[T any](s *session, start func(*T), fold func(*auditlog.Event, *T), opts ...auditlog.Option) iter.Seq2[*auditlog.Event, *T] {
+	return func(yield func(*auditlog.Event, *T) bool) {
 		s.consumed = true
 		s.startProgress()
 		defer s.stopProgress()
 		s.startFlusher()
-		filtered, opts := readWith(s, fold, opts)
+		keep, opts := readWith[T](s, nil, opts)
 		var srcs []iter.Seq[auditlog.Result[T]]
 		if s.stdin != nil {
-			srcs = append(srcs, auditlog.ScanReaderFolded(s.ctx, s.stdin, start, filtered, append(opts, auditlog.WithName("<stdin>"))...))
+			srcs = append(srcs, auditlog.ScanReaderFolded(s.ctx, s.stdin, keep, start, fold, append(opts, auditlog.WithName("<stdin>"))...))
 		}
 		if len(s.paths) > 0 {
-			srcs = append(srcs, auditlog.ScanFolded(s.ctx, s.paths, start, filtered, opts...))
+			srcs = append(srcs, auditlog.ScanFolded(s.ctx, s.paths, keep, start, fold, opts...))
 		}
 		for _, src := range srcs {
-			if !drain(s, src, func(_ *auditlog.Event, p *T) bool { return yield(p) }) {
+			if !drain(s, src, yield) {
 				return
 			}
 		}
