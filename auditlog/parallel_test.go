@@ -255,3 +255,76 @@ func FuzzParallel(f *testing.F) {
 		}
 	})
 }
+
+// TestFoldedMatchesSequential: ScanFolded folds exactly the events a
+// sequential read delivers, in order (through the partials, and one by one
+// for an input read in order), and reports the same errors, however the
+// input is cut into chunks.
+func TestFoldedMatchesSequential(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hostile := hostileStream()
+	gzipped := gz(hostile)
+	inputs := map[string][]string{
+		"fixture set":    {filepath.Join(testdataRotated, "kube-apiserver-audit.log")},
+		"hostile":        {write("hostile.log", []byte(hostile))},
+		"hostile gzip":   {write("hostile.log.gz", gzipped)},
+		"truncated gzip": {write("cut.log.gz", gzipped[:len(gzipped)*2/3])},
+		"several files":  {write("a.log", []byte(ev("a1")+"\n"+ev("a2")+"\n")), filepath.Join(dir, "nope.log"), write("b.log", []byte(hostile[:len(hostile)/2]))},
+		"pretty list": {write("list.json", []byte(pretty(`{"kind":"EventList","items":[`+
+			strings.TrimSuffix(strings.Repeat(ev("i")+",", 300), ",")+"]}")))},
+	}
+	describe := func(ev *Event) string {
+		return fmt.Sprintf("%s@%d id=%s stage=%s raw=%q", ev.Pos().File, ev.Pos().Offset, ev.AuditID(), ev.Stage(), ev.Raw())
+	}
+	type folded struct{ events []string }
+	for name, paths := range inputs {
+		t.Run(name, func(t *testing.T) {
+			var wantEvents, wantErrs []string
+			for r := range ScanFiles[struct{}](context.Background(), paths, nil, WithConcurrency(1)) {
+				if r.Err != nil {
+					wantErrs = append(wantErrs, r.Err.Error())
+				} else {
+					wantEvents = append(wantEvents, describe(r.Event))
+				}
+			}
+			if len(wantEvents) < 2 {
+				t.Fatalf("only %d events: the input tests nothing", len(wantEvents))
+			}
+			for _, chunk := range []int{64, 1000, 64 << 10} {
+				for _, workers := range []int{1, 3} {
+					var gotEvents, gotErrs []string
+					partials := 0
+					start := func(f *folded) { f.events = f.events[:0] }
+					fold := func(ev *Event, f *folded) { f.events = append(f.events, describe(ev)) }
+					for r := range ScanFolded(context.Background(), paths, nil, start, fold, WithConcurrency(workers), withChunkSize(chunk)) {
+						switch {
+						case r.Err != nil:
+							gotErrs = append(gotErrs, r.Err.Error())
+						case r.Event != nil:
+							gotEvents = append(gotEvents, describe(r.Event))
+						default:
+							gotEvents = append(gotEvents, r.Out.events...)
+							partials++
+						}
+					}
+					if diff := cmp.Diff(wantEvents, gotEvents); diff != "" {
+						t.Errorf("chunk %d, %d workers: folded events differ (-sequential +folded):\n%s", chunk, workers, diff)
+					}
+					if diff := cmp.Diff(wantErrs, gotErrs); diff != "" {
+						t.Errorf("chunk %d, %d workers: errors differ (-sequential +folded):\n%s", chunk, workers, diff)
+					}
+					if partials == 0 && chunk >= 1000 && name != "pretty list" { // 64-byte chunks cannot reach a line end: read in order
+						t.Errorf("chunk %d: no partial", chunk)
+					}
+				}
+			}
+		})
+	}
+}
