@@ -301,6 +301,18 @@ func (e *Event) RawField(key string) ([]byte, bool) {
 	return nil, false
 }
 
+// DecodeRaw decodes again, into ev, the Raw bytes of an event that decoded
+// without error, without bodies (as WithoutBodies reads them): the event's
+// fields, without its position, origin or source. Folding callers keep an
+// event's Raw (see ScanFolded) rather than the event, and decode it again
+// in the rare case they need it. It reports an error for bytes that are not
+// an event.
+func DecodeRaw(ev *Event, raw []byte) error {
+	ev.reset(nil)
+	_, err := decodeEvent(ev, raw, true, false)
+	return err
+}
+
 // Clone returns a copy of the event that owns its bytes and stays valid after the
 // Reader moves on. The copy is decoded as the event was (with or without
 // bodies), so it has the same fields; it never fails.

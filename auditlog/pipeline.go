@@ -13,6 +13,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"unsafe"
 )
 
 const (
@@ -412,9 +413,10 @@ func (p *pipeline[T]) decode(rd *Reader, c *chunk[T]) {
 	}
 }
 
-// decodeFolded folds the events of c into c.outs[0]; each event keeps a
-// slot of its own in c.events, so that the partial may point at them until
-// the chunk is delivered.
+// decodeFolded folds the events of c into c.outs[0]. An event's slot is
+// reused for the next unless its Raw lives in the slot (an envelope's
+// unwrapped JSON), so that every folded event's Raw stays valid until the
+// chunk is delivered.
 func (p *pipeline[T]) decodeFolded(rd *Reader, c *chunk[T]) {
 	if len(c.outs) == 0 {
 		var zero T
@@ -446,9 +448,20 @@ func (p *pipeline[T]) decodeFolded(rd *Reader, c *chunk[T]) {
 			continue
 		}
 		p.fold(ev, &c.outs[0])
-		k++
+		if !within(ev.raw, c.data) {
+			k++ // its Raw is in the slot (an unwrapped envelope): keep the slot
+		}
 	}
 	c.items = append(c.items, item{partial: true})
+}
+
+// within reports whether b lies in buf's memory.
+func within(b, buf []byte) bool {
+	if len(b) == 0 || len(buf) == 0 {
+		return len(b) == 0
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	return p >= lo && p+uintptr(len(b)) <= lo+uintptr(len(buf))
 }
 
 // deliver yields the results of one input in order, and reports whether to go on.

@@ -135,9 +135,9 @@ func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Op
 // runs on each event as a WorkFunc, and fold adds the events it keeps to
 // the partial, in order. The partial then comes as one Result with Out
 // set and Event nil, after the chunk's errors, in input order; the caller
-// merges the partials in that order. The events folded stay valid, with
-// their views, until the iteration continues past that Result; their
-// Pos().Line counts from the chunk's first line. An input read
+// merges the partials in that order. An event given to fold is valid
+// during the call; its Raw() stays valid until the iteration continues
+// past its partial (DecodeRaw decodes it again). An input read
 // sequentially (no line boundary to cut at: a huge pretty-printed
 // document) gives its kept events one by one instead, as ScanFiles does
 // (Event set): the caller handles both.

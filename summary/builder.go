@@ -40,8 +40,10 @@ type Builder struct {
 
 	perSecond map[int64]*[4]int64
 
-	corrections int64      // what Merge took back or added: requests that crossed chunks
-	all         []*counter // counters()
+	corrections int64           // what Merge took back or added: requests that crossed chunks
+	all         []*counter      // counters()
+	redecoded   *auditlog.Event // Merge's, for corrections
+	uncorrected bool            // a correction could not be made: counts approximate
 
 	sources    map[string]*sourceStats
 	sourceBuf  []byte
@@ -440,7 +442,7 @@ func (s *Builder) Report() *Report {
 	for _, c := range append([]*counter{s.users, s.sas, s.resources, s.nonResource, s.namespaces, s.agents, s.ips, s.failures, s.denials}, s.sensitive...) {
 		sum.Approximate = sum.Approximate || c.pruned
 	}
-	sum.Approximate = sum.Approximate || s.reqs.Evicted()
+	sum.Approximate = sum.Approximate || s.reqs.Evicted() || s.uncorrected
 	sum.Timeline = s.timeline()
 	sum.Sources = []Source{}
 	for _, key := range slices.Sorted(maps.Keys(s.sources)) {

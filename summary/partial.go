@@ -13,16 +13,18 @@ import (
 // keys against the requests seen so far, in order, and takes back (or adds)
 // what the chunk counted differently from a sequential reading: only
 // requests that cross a chunk boundary, such as watches. The events it
-// kept must stay valid until the Partial is merged.
+// Raw bytes must stay valid until the Partial is merged (ScanFolded keeps
+// them so).
 type Partial struct {
 	b     *Builder
 	steps []step
 }
 
-// step is one event with an auditID and what the chunk counted at it.
+// step is one event with an auditID and what the chunk counted at it; its
+// raw JSON is decoded again only if the merge must correct it.
 type step struct {
 	decision
-	ev *auditlog.Event
+	raw []byte
 }
 
 // NewPartial returns an empty Partial for a Builder made with New(top,
@@ -50,11 +52,11 @@ func (p *Partial) Reset() {
 	p.steps = p.steps[:0]
 }
 
-// Add counts ev into p; ev must stay valid until p is merged.
+// Add counts ev into p; ev.Raw() must stay valid until p is merged.
 func (p *Partial) Add(ev *auditlog.Event) {
 	d := p.b.add(ev)
 	if d.hasID {
-		p.steps = append(p.steps, step{d, ev})
+		p.steps = append(p.steps, step{d, ev.Raw()})
 	}
 }
 
@@ -121,19 +123,37 @@ func (s *Builder) Merge(p *Partial) {
 		flags, first, open := s.reqs.Lookup(st.key)
 		status := st.hasStatus && flags&seenCode == 0
 		denial := st.forbid && flags&seenDenial == 0
-		if first != st.first {
-			s.countRequest(st.ev, sign(first))
-			s.corrections++
-		}
-		if status != st.status {
-			s.countStatus(st.ev, sign(status))
-			s.corrections++
-		}
-		if denial != st.denial {
-			s.countDenial(st.ev, sign(denial))
-			s.corrections++
+		if first != st.first || status != st.status || denial != st.denial {
+			s.correct(st, first, status, denial)
 		}
 		s.reqs.Update(st.key, flags|st.flags(), open, st.last)
+	}
+}
+
+// correct makes what the chunk counted at st what a sequential reading
+// counts there, from the event decoded again.
+func (s *Builder) correct(st *step, first, status, denial bool) {
+	if s.redecoded == nil {
+		s.redecoded = new(auditlog.Event)
+	}
+	ev := s.redecoded
+	if err := auditlog.DecodeRaw(ev, st.raw); err != nil {
+		// Bytes that decoded decode again; should they not, say the
+		// counts may be off rather than stop.
+		s.uncorrected = true
+		return
+	}
+	if first != st.first {
+		s.countRequest(ev, sign(first))
+		s.corrections++
+	}
+	if status != st.status {
+		s.countStatus(ev, sign(status))
+		s.corrections++
+	}
+	if denial != st.denial {
+		s.countDenial(ev, sign(denial))
+		s.corrections++
 	}
 }
 
