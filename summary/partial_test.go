@@ -94,3 +94,55 @@ func diffHint(a, b []byte) string {
 	lo := max(0, i-200)
 	return fmt.Sprintf("…%s\n  vs\n…%s", a[lo:min(len(a), i+200)], b[lo:min(len(b), i+200)])
 }
+
+// BenchmarkSummaryOfFixture is the whole summary of the fixture set,
+// decoding included: the parallel reader handing every event to Add
+// (event-by-event) against folding on the workers and merging (folded),
+// both on as many workers as cores.
+func BenchmarkSummaryOfFixture(b *testing.B) {
+	paths := []string{audittest.Rotated()}
+	var size int64
+	for _, f := range audittest.RotationSet(b, paths[0]) {
+		size += int64(len(audittest.ReadFile(b, f)))
+	}
+	b.Run("event-by-event", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			s := New(5, 60)
+			for ev, err := range auditlog.ReadFiles(context.Background(), paths, auditlog.WithoutBodies()) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Add(ev)
+			}
+			s.Report()
+		}
+	})
+	b.Run("folded", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		start := func(s *slot) {
+			if s.p == nil {
+				s.p = NewPartial(5, 60)
+			} else {
+				s.p.Reset()
+			}
+		}
+		add := func(ev *auditlog.Event, s *slot) { s.p.Add(ev) }
+		for b.Loop() {
+			s := New(5, 60)
+			for r := range auditlog.ScanFolded(context.Background(), paths, nil, start, add, auditlog.WithoutBodies()) {
+				switch {
+				case r.Err != nil:
+					b.Fatal(r.Err)
+				case r.Event != nil:
+					s.Add(r.Event)
+				default:
+					s.Merge(r.Out.p)
+				}
+			}
+			s.Report()
+		}
+	})
+}
