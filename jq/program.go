@@ -36,11 +36,12 @@ type Program struct {
 	code *gojq.Code
 	vars []any
 
-	keys        []string // the top-level keys of the input the program reads
-	fields      []field  // keys, with the members read of each
-	keysKnown   bool     // false: it may read the whole input
-	sequential  bool     // it reads other inputs, or prints in its own order
-	wantsSource bool     // it reads $__source__
+	keys        []string   // the top-level keys of the input the program reads
+	fields      []field    // keys, with the members read of each
+	keysKnown   bool       // false: it may read the whole input
+	sequential  bool       // it reads other inputs, or prints in its own order
+	wantsSource bool       // it reads $__source__
+	projection  projection // [.a, .b.c, …]: run without gojq where it can
 }
 
 // Keys returns the top-level keys of its input that the program reads, and
@@ -115,7 +116,8 @@ func Compile(expr string, cfg Config) (*Program, error) {
 		keys[i] = f.Key
 	}
 	return &Program{code: code, vars: values, keys: keys, fields: fields, keysKnown: known,
-		sequential: orderedFuncs.MatchString(q.String()), wantsSource: strings.Contains(q.String(), sourceVar)}, nil
+		sequential: orderedFuncs.MatchString(q.String()), wantsSource: strings.Contains(q.String(), sourceVar),
+		projection: projectionOf(q)}, nil
 }
 
 // sourceVar is the variable that holds where the event a program runs on
@@ -171,6 +173,11 @@ func (p *Program) Input(ev *auditlog.Event) (any, error) {
 // Run runs the program on v and returns its results; an error result is a
 // value of type error, as with gojq.
 func (p *Program) Run(ctx context.Context, v any) gojq.Iter {
+	if p.projection != nil {
+		if out, ok := p.projection.eval(v); ok {
+			return &oneResult{v: out}
+		}
+	}
 	return p.code.RunWithContext(ctx, v, p.vars...)
 }
 
