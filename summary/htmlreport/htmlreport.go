@@ -15,6 +15,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/auditq/auditq/summary"
@@ -23,32 +24,36 @@ import (
 //go:embed report.html.tmpl
 var page string
 
-var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num":  num,
-	"ms":   ms,
-	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-	"none": func(s string) string {
-		if s == "" {
-			return "(none)"
-		}
-		return s
-	},
-	"obj": func(ns, name string) string {
-		switch {
-		case ns != "" && name != "":
-			return ns + "/" + name
-		case name != "":
-			return name
-		}
-		return ns
-	},
-	"pct": func(part, whole int64) string {
-		if whole == 0 {
-			return "0%"
-		}
-		return strconv.FormatFloat(100*float64(part)/float64(whole), 'f', 1, 64) + "%"
-	},
-}).Parse(page))
+// tmpl is parsed on first use, not at start: every auditq command would
+// pay its 2 ms otherwise.
+var tmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"num":  num,
+		"ms":   ms,
+		"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+		"none": func(s string) string {
+			if s == "" {
+				return "(none)"
+			}
+			return s
+		},
+		"obj": func(ns, name string) string {
+			switch {
+			case ns != "" && name != "":
+				return ns + "/" + name
+			case name != "":
+				return name
+			}
+			return ns
+		},
+		"pct": func(part, whole int64) string {
+			if whole == 0 {
+				return "0%"
+			}
+			return strconv.FormatFloat(100*float64(part)/float64(whole), 'f', 1, 64) + "%"
+		},
+	}).Parse(page))
+})
 
 // Options are what the report says about itself.
 type Options struct {
@@ -109,7 +114,7 @@ func Write(w io.Writer, r *summary.Report, opts Options) error {
 			v.Quiet = append(v.Quiet, s.Category)
 		}
 	}
-	return tmpl.Execute(w, &v)
+	return tmpl().Execute(w, &v)
 }
 
 type view struct {
