@@ -73,10 +73,12 @@ func hostileStream() string {
 	return b.String()
 }
 
-// TestParallelMatchesSequential: the parallel pipeline delivers exactly what a
-// sequential Reader does (events, positions, errors, in order) however the
-// input is cut into chunks.
-func TestParallelMatchesSequential(t *testing.T) {
+// differentialInputs are the inputs the parallel and folded readings are
+// held to a sequential one on: the fixture set, hostile streams plain,
+// gzipped and truncated, several files with a missing one, the legacy
+// format, a pretty-printed list, and ../shared's real logs when present.
+func differentialInputs(t *testing.T) map[string][]string {
+	t.Helper()
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -105,6 +107,14 @@ func TestParallelMatchesSequential(t *testing.T) {
 	if g, ok := audittest.SharedPath("kube-apiserver", "gce-like"); ok {
 		inputs["gce-like"] = []string{g}
 	}
+	return inputs
+}
+
+// TestParallelMatchesSequential: the parallel pipeline delivers exactly what a
+// sequential Reader does (events, positions, errors, in order) however the
+// input is cut into chunks.
+func TestParallelMatchesSequential(t *testing.T) {
+	inputs := differentialInputs(t)
 	for name, paths := range inputs {
 		t.Run(name, func(t *testing.T) {
 			want := transcript(ScanFiles[struct{}](context.Background(), paths, nil, WithConcurrency(1)))
@@ -261,25 +271,7 @@ func FuzzParallel(f *testing.F) {
 // for an input read in order), and reports the same errors, however the
 // input is cut into chunks.
 func TestFoldedMatchesSequential(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	hostile := hostileStream()
-	gzipped := gz(hostile)
-	inputs := map[string][]string{
-		"fixture set":    {filepath.Join(testdataRotated, "kube-apiserver-audit.log")},
-		"hostile":        {write("hostile.log", []byte(hostile))},
-		"hostile gzip":   {write("hostile.log.gz", gzipped)},
-		"truncated gzip": {write("cut.log.gz", gzipped[:len(gzipped)*2/3])},
-		"several files":  {write("a.log", []byte(ev("a1")+"\n"+ev("a2")+"\n")), filepath.Join(dir, "nope.log"), write("b.log", []byte(hostile[:len(hostile)/2]))},
-		"pretty list": {write("list.json", []byte(pretty(`{"kind":"EventList","items":[`+
-			strings.TrimSuffix(strings.Repeat(ev("i")+",", 300), ",")+"]}")))},
-	}
+	inputs := differentialInputs(t)
 	describe := func(ev *Event) string {
 		return fmt.Sprintf("%s@%d id=%s stage=%s raw=%q", ev.Pos().File, ev.Pos().Offset, ev.AuditID(), ev.Stage(), ev.Raw())
 	}

@@ -39,28 +39,34 @@ type Result[T any] struct {
 // goroutine before ScanFiles returns.
 func ScanFiles[T any](ctx context.Context, paths []string, work WorkFunc[T], opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
-		cfg, err := configOf(opts)
-		if err != nil {
-			yield(Result[T]{Err: err})
+		scanPaths(ctx, paths, work, nil, nil, opts, yield)
+	}
+}
+
+// scanPaths is ScanFiles and ScanFolded: the snapshot of paths, its
+// listing errors, then the files' events.
+func scanPaths[T any](ctx context.Context, paths []string, work WorkFunc[T], start func(*T), fold func(*Event, *T), opts []Option, yield func(Result[T]) bool) {
+	cfg, err := configOf(opts)
+	if err != nil {
+		yield(Result[T]{Err: err})
+		return
+	}
+	files, opened, _, errs := snapshot(paths, &cfg)
+	defer func() {
+		for _, f := range opened {
+			f.Close() // those never reached; the others are closed already
+		}
+	}()
+	for _, err := range errs {
+		if !yield(Result[T]{Err: fileError(err)}) {
 			return
 		}
-		files, opened, _, errs := snapshot(paths, &cfg)
-		defer func() {
-			for _, f := range opened {
-				f.Close() // those never reached; the others are closed already
-			}
-		}()
-		for _, err := range errs {
-			if !yield(Result[T]{Err: fileError(err)}) {
-				return
-			}
-		}
-		srcs := make([]source, len(files))
-		for i, f := range files {
-			srcs[i] = fileSource(f, opened[f])
-		}
-		scan(ctx, srcs, work, opts, yield)
 	}
+	srcs := make([]source, len(files))
+	for i, f := range files {
+		srcs[i] = fileSource(f, opened[f])
+	}
+	scanWith(ctx, srcs, work, start, fold, opts, yield)
 }
 
 // maxOpenedAhead bounds the files snapshot holds open.
@@ -143,27 +149,7 @@ func scan[T any](ctx context.Context, srcs []source, work WorkFunc[T], opts []Op
 // (Event set): the caller handles both.
 func ScanFolded[T any](ctx context.Context, paths []string, keep WorkFunc[T], start func(*T), fold func(*Event, *T), opts ...Option) iter.Seq[Result[T]] {
 	return func(yield func(Result[T]) bool) {
-		cfg, err := configOf(opts)
-		if err != nil {
-			yield(Result[T]{Err: err})
-			return
-		}
-		files, opened, _, errs := snapshot(paths, &cfg)
-		defer func() {
-			for _, f := range opened {
-				f.Close()
-			}
-		}()
-		for _, err := range errs {
-			if !yield(Result[T]{Err: fileError(err)}) {
-				return
-			}
-		}
-		srcs := make([]source, len(files))
-		for i, f := range files {
-			srcs[i] = fileSource(f, opened[f])
-		}
-		scanWith(ctx, srcs, keep, start, fold, opts, yield)
+		scanPaths(ctx, paths, keep, start, fold, opts, yield)
 	}
 }
 
