@@ -145,10 +145,36 @@ func (h *harness) ensurePlain(path string, sizeGiB float64, stderr io.Writer) er
 	if fi, err := os.Stat(path); err == nil && fi.Size() >= want*9/10 {
 		return nil
 	}
+	return writeRequests(path, want, fixture.BenchPolicy, stderr)
+}
+
+// metadataPolicy is BenchPolicy at Metadata level everywhere (the level
+// most setup guides choose): the same requests, without their bodies.
+var metadataPolicy = strings.NewReplacer("level: RequestResponse", "level: Metadata", "level: Request\n", "level: Metadata\n").Replace(fixture.BenchPolicy)
+
+func metadataLog(dir string) string {
+	return filepath.Join(dir, "metadata", "kube-apiserver-audit.log")
+}
+
+// ensureMetadata writes the plain log's requests (same seeds, parts and
+// times) under metadataPolicy, unless it exists.
+func (h *harness) ensureMetadata(path string, sizeGiB float64, stderr io.Writer) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	return writeRequests(path, int64(sizeGiB*(1<<30)), metadataPolicy, stderr)
+}
+
+// writeRequests writes the requests of a log of about want bytes under the
+// bench policy through kube-apiserver's log backend, logged under policy:
+// in parts of 1 GiB with seeds 1, 2, … and consecutive simulated times, so
+// that two policies log the same requests. The file is written under a
+// .partial name and renamed when complete.
+func writeRequests(path string, want int64, policy string, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(path + ".partial")
 	if err != nil {
 		return err
 	}
@@ -161,49 +187,7 @@ func (h *harness) ensurePlain(path string, sizeGiB float64, stderr io.Writer) er
 		requests := int(n / bytesPerRequest)
 		fmt.Fprintf(stderr, "bench: generating %s, part %d (%d requests)\n", path, part+1, requests)
 		l, err := fixture.Write(w, fixture.Config{Seed: uint64(part + 1), Requests: requests, Start: start,
-			Policy: fixture.BenchPolicy, ManagedFields: true})
-		if err != nil {
-			return err
-		}
-		if len(l.Events) > 0 {
-			start = l.Events[len(l.Events)-1].Time.Add(time.Second)
-		}
-	}
-	return w.Flush()
-}
-
-// metadataPolicy is BenchPolicy at Metadata level everywhere (the level
-// most setup guides choose): the same requests, without their bodies.
-var metadataPolicy = strings.NewReplacer("level: RequestResponse", "level: Metadata", "level: Request\n", "level: Metadata\n").Replace(fixture.BenchPolicy)
-
-func metadataLog(dir string) string {
-	return filepath.Join(dir, "metadata", "kube-apiserver-audit.log")
-}
-
-// ensureMetadata writes the plain log's requests (same seeds, parts and
-// times) under metadataPolicy, through kube-apiserver's log backend.
-func (h *harness) ensureMetadata(path string, sizeGiB float64, stderr io.Writer) error {
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(path + ".partial")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	want := int64(sizeGiB * (1 << 30))
-	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	perPart := int64(1 << 30)
-	for part := 0; int64(part)*perPart < want; part++ {
-		n := min(perPart, want-int64(part)*perPart)
-		requests := int(n / bytesPerRequest)
-		fmt.Fprintf(stderr, "bench: generating %s, part %d (%d requests, Metadata level)\n", path, part+1, requests)
-		l, err := fixture.Write(w, fixture.Config{Seed: uint64(part + 1), Requests: requests, Start: start,
-			Policy: metadataPolicy, ManagedFields: true})
+			Policy: policy, ManagedFields: true})
 		if err != nil {
 			return err
 		}
