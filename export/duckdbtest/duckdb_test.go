@@ -79,6 +79,28 @@ func counts(t *testing.T, db *sql.DB, q string) string {
 	return strings.Join(out, "\n")
 }
 
+// columnTypes is DuckDB's type of each column of from.
+func columnTypes(t *testing.T, db *sql.DB, from string) map[string]string {
+	t.Helper()
+	rows, err := db.Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " + from + ")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	types := map[string]string{}
+	for rows.Next() {
+		var n, ty string
+		if err := rows.Scan(&n, &ty); err != nil {
+			t.Fatal(err)
+		}
+		types[n] = ty
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return types
+}
+
 func tally(evs []*auditv1.Event, f func(*auditv1.Event) (string, bool)) string {
 	m := map[string]int64{}
 	for _, e := range evs {
@@ -232,17 +254,7 @@ func TestDuckDBSeesTypesAndBloom(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	types := map[string]string{}
-	rows, err := db.Query(fmt.Sprintf("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('%s'))", files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n, ty string
-		rows.Scan(&n, &ty)
-		types[n] = ty
-	}
-	rows.Close()
+	types := columnTypes(t, db, fmt.Sprintf("read_parquet('%s')", files[0]))
 	for col, want := range map[string]string{
 		"stageTimestamp": "TIMESTAMP WITH TIME ZONE",
 		"auditID":        "VARCHAR",

@@ -110,17 +110,7 @@ func TestDuckDBReadsOCSF(t *testing.T) {
 			if data != string(last.RequestObject.Raw) || ms != last.StageTimestamp.UnixMilli() || !strings.HasPrefix(stageExact, last.StageTimestamp.UTC().Format("2006-01-02T15:04:05")) {
 				t.Errorf("%s: data %d bytes (want %d), time %d (want %d), unmapped stageTimestamp %s", last.AuditID, len(data), len(last.RequestObject.Raw), ms, last.StageTimestamp.UnixMilli(), stageExact)
 			}
-			types := map[string]string{}
-			rows, err := db.Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " + from + ")")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var n, ty string
-				rows.Scan(&n, &ty)
-				types[n] = ty
-			}
-			rows.Close()
+			types := columnTypes(t, db, from)
 			for col, want := range map[string]string{"time": "BIGINT", "time_dt": "TIMESTAMP WITH TIME ZONE", "class_uid": "INTEGER", "unmapped": "MAP(VARCHAR, VARCHAR)"} {
 				if types[col] != want {
 					t.Errorf("%s: DuckDB type %q, want %q", col, types[col], want)
