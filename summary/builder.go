@@ -218,14 +218,7 @@ func (s *Builder) addSource(ev *auditlog.Event, start, end time.Time) {
 	if st == nil || st.key != string(s.sourceBuf) {
 		st = s.sources[string(s.sourceBuf)]
 		if st == nil {
-			key := string(s.sourceBuf)
-			if len(s.sources) >= maxSources {
-				key = "(other)"
-			}
-			if st = s.sources[key]; st == nil {
-				st = &sourceStats{key: key}
-				s.sources[key] = st
-			}
+			st = s.newSource(string(s.sourceBuf))
 		}
 		s.lastSource = st
 	}
@@ -236,6 +229,20 @@ func (s *Builder) addSource(ev *auditlog.Event, start, end time.Time) {
 	if !end.IsZero() && end.UnixNano() > st.to {
 		st.to = end.UnixNano()
 	}
+}
+
+// newSource returns the stats of a source not seen yet: its own, or
+// "(other)" once maxSources are kept.
+func (s *Builder) newSource(key string) *sourceStats {
+	if len(s.sources) >= maxSources {
+		key = "(other)"
+	}
+	st := s.sources[key]
+	if st == nil {
+		st = &sourceStats{key: key}
+		s.sources[key] = st
+	}
+	return st
 }
 
 func (s *Builder) addRequest(ev *auditlog.Event, ref *auditlog.ObjectRef, user *auditlog.UserInfo, start time.Time, delta int64) {
@@ -379,8 +386,9 @@ func parseActivity(key string, count int64) Activity {
 		Namespace: f[4], Name: f[5], Reason: f[6], Code: int32(code)}
 }
 
-func (s *Builder) second(t time.Time) *[4]int64 {
-	sec := t.Unix()
+func (s *Builder) second(t time.Time) *[4]int64 { return s.secondAt(t.Unix()) }
+
+func (s *Builder) secondAt(sec int64) *[4]int64 {
 	p := s.perSecond[sec]
 	if p == nil {
 		p = new([4]int64)
@@ -398,8 +406,6 @@ func (s *Builder) counters() []*counter {
 	}
 	return s.all
 }
-
-func timeOfSecond(sec int64) time.Time { return time.Unix(sec, 0) }
 
 // Report returns the summary of the events added so far.
 func (s *Builder) Report() *Report {

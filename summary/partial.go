@@ -91,7 +91,7 @@ func (s *Builder) Merge(p *Partial) {
 		g.merge(h)
 	}
 	for sec, c := range o.perSecond {
-		q := s.second(timeOfSecond(sec))
+		q := s.secondAt(sec)
 		for i := range c {
 			q[i] += c[i]
 		}
@@ -99,14 +99,7 @@ func (s *Builder) Merge(p *Partial) {
 	for key, st := range o.sources {
 		t := s.sources[key]
 		if t == nil {
-			if len(s.sources) >= maxSources {
-				key = "(other)"
-				t = s.sources[key]
-			}
-			if t == nil {
-				t = &sourceStats{key: key}
-				s.sources[key] = t
-			}
+			t = s.newSource(key)
 		}
 		t.events += st.events
 		if st.from != 0 && (t.from == 0 || st.from < t.from) {
