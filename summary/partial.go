@@ -31,6 +31,21 @@ type step struct {
 // buckets); Reset empties it for the next chunk.
 func NewPartial(top, buckets int) *Partial { return &Partial{b: New(top, buckets)} }
 
+// Folding returns auditlog.ScanFolded's start and fold for the partials of
+// a Builder made with New(top, buckets): each slot's Partial is made once
+// and reset for every chunk after.
+func Folding(top, buckets int) (start func(**Partial), fold func(*auditlog.Event, **Partial)) {
+	start = func(p **Partial) {
+		if *p == nil {
+			*p = NewPartial(top, buckets)
+		} else {
+			(*p).Reset()
+		}
+	}
+	fold = func(ev *auditlog.Event, p **Partial) { (*p).Add(ev) }
+	return start, fold
+}
+
 // Reset empties p, keeping its memory.
 func (p *Partial) Reset() {
 	b := p.b

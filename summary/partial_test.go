@@ -11,21 +11,11 @@ import (
 	"github.com/auditq/auditq/internal/audittest"
 )
 
-// slot is the ScanFolded slot of a chunk: its Partial, kept across chunks.
-type slot struct{ p *Partial }
-
 // folded is the summary of path built from partials on workers.
 func folded(t *testing.T, paths []string, top int, opts ...auditlog.Option) (*Report, int, int64) {
 	t.Helper()
 	b := New(top, 60)
-	start := func(s *slot) {
-		if s.p == nil {
-			s.p = NewPartial(top, 60)
-		} else {
-			s.p.Reset()
-		}
-	}
-	add := func(ev *auditlog.Event, s *slot) { s.p.Add(ev) }
+	start, add := Folding(top, 60)
 	partials := 0
 	for r := range auditlog.ScanFolded(context.Background(), paths, nil, start, add, append(opts, auditlog.WithoutBodies())...) {
 		if r.Err != nil {
@@ -35,7 +25,7 @@ func folded(t *testing.T, paths []string, top int, opts ...auditlog.Option) (*Re
 			b.Add(r.Event)
 			continue
 		}
-		b.Merge(r.Out.p)
+		b.Merge(*r.Out)
 		partials++
 	}
 	return b.Report(), partials, b.corrections
@@ -122,14 +112,7 @@ func BenchmarkSummaryOfFixture(b *testing.B) {
 	b.Run("folded", func(b *testing.B) {
 		b.SetBytes(size)
 		b.ReportAllocs()
-		start := func(s *slot) {
-			if s.p == nil {
-				s.p = NewPartial(5, 60)
-			} else {
-				s.p.Reset()
-			}
-		}
-		add := func(ev *auditlog.Event, s *slot) { s.p.Add(ev) }
+		start, add := Folding(5, 60)
 		for b.Loop() {
 			s := New(5, 60)
 			for r := range auditlog.ScanFolded(context.Background(), paths, nil, start, add, auditlog.WithoutBodies()) {
@@ -139,7 +122,7 @@ func BenchmarkSummaryOfFixture(b *testing.B) {
 				case r.Event != nil:
 					s.Add(r.Event)
 				default:
-					s.Merge(r.Out.p)
+					s.Merge(*r.Out)
 				}
 			}
 			s.Report()

@@ -97,14 +97,7 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 	if s.canFold() {
 		// Counted on the workers, a chunk at a time, and merged in input
 		// order: the same summary as one reading event by event.
-		start := func(p **summary.Partial) {
-			if *p == nil {
-				*p = summary.NewPartial(o.top, timelineBuckets)
-			} else {
-				(*p).Reset()
-			}
-		}
-		add := func(ev *auditlog.Event, p **summary.Partial) { (*p).Add(ev) }
+		start, add := summary.Folding(o.top, timelineBuckets)
 		for ev, p := range scanFolded(s, start, add, auditlog.WithoutBodies()) {
 			if ev != nil { // an input read in order, event by event
 				sum.Add(ev)
