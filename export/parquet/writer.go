@@ -255,13 +255,33 @@ func (w *Writer) Roll() error {
 	if w.err != nil {
 		return w.err
 	}
+	w.finishAll()
+	return nil
+}
+
+// finishAll hands every open file's last rows, then its completion, to
+// its encoder.
+func (w *Writer) finishAll() {
 	for _, p := range w.sortedPartitions() {
 		f := w.files[p]
 		delete(w.files, p)
 		w.flush(f)
 		w.jobs[f.shard] <- job{f: f, finish: true}
 	}
-	return nil
+}
+
+// stopEncoders ends the encoders and returns the first error one met.
+func (w *Writer) stopEncoders() error {
+	for _, jobs := range w.jobs {
+		close(jobs)
+	}
+	var first error
+	for range w.jobs {
+		if err := <-w.encoded; first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (w *Writer) sortedPartitions() []partition {
@@ -278,19 +298,9 @@ func (w *Writer) sortedPartitions() []partition {
 // Close writes what is buffered and completes every file; it returns the
 // first error of any write.
 func (w *Writer) Close() error {
-	for _, p := range w.sortedPartitions() {
-		f := w.files[p]
-		delete(w.files, p)
-		w.flush(f)
-		w.jobs[f.shard] <- job{f: f, finish: true}
-	}
-	for _, jobs := range w.jobs {
-		close(jobs)
-	}
-	for range w.jobs {
-		if err := <-w.encoded; w.err == nil {
-			w.err = err
-		}
+	w.finishAll()
+	if err := w.stopEncoders(); w.err == nil {
+		w.err = err
 	}
 	return w.err
 }
@@ -303,12 +313,7 @@ func (w *Writer) Abort() {
 		w.jobs[f.shard] <- job{f: f, abort: true}
 	}
 	w.err = errors.New("aborted")
-	for _, jobs := range w.jobs {
-		close(jobs)
-	}
-	for range w.jobs {
-		<-w.encoded
-	}
+	_ = w.stopEncoders() // what the encoders met no longer matters: the files go
 }
 
 func (w *Writer) open(p partition) (*openFile, error) {
