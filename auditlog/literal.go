@@ -133,8 +133,36 @@ func (ps *pairSearch) in(data []byte) bool {
 		return bytes.Contains(data, ps.lit)
 	}
 	m := len(ps.lit)
+	if len(data) < 1<<12 {
+		return ps.within(data, m-1, len(data))
+	}
+	// Four searches, over the windows ending in each quarter, advance in one
+	// loop: each step waits on two dependent loads, and the other searches'
+	// steps run in that time.
+	q := (len(data) - m + 1) / 4
+	e1, e2, e3 := m-1+q, m-1+2*q, m-1+3*q
+	j1, j2, j3, j4 := m-1, e1, e2, e3
+	last, shift := ps.lit[m-1], ps.shift
+	for j1 < e1 && j2 < e2 && j3 < e3 && j4 < len(data) {
+		if data[j1] == last && bytes.Equal(data[j1-m+1:j1+1], ps.lit) ||
+			data[j2] == last && bytes.Equal(data[j2-m+1:j2+1], ps.lit) ||
+			data[j3] == last && bytes.Equal(data[j3-m+1:j3+1], ps.lit) ||
+			data[j4] == last && bytes.Equal(data[j4-m+1:j4+1], ps.lit) {
+			return true
+		}
+		j1 += int(shift[int(data[j1-1])<<8|int(data[j1])])
+		j2 += int(shift[int(data[j2-1])<<8|int(data[j2])])
+		j3 += int(shift[int(data[j3-1])<<8|int(data[j3])])
+		j4 += int(shift[int(data[j4-1])<<8|int(data[j4])])
+	}
+	return ps.within(data, j1, e1) || ps.within(data, j2, e2) || ps.within(data, j3, e3) || ps.within(data, j4, len(data))
+}
+
+// within searches the windows of data ending at j and up to end (exclusive).
+func (ps *pairSearch) within(data []byte, j, end int) bool {
+	m := len(ps.lit)
 	last := ps.lit[m-1]
-	for j := m - 1; j < len(data); {
+	for j < end {
 		if data[j] == last && bytes.Equal(data[j-m+1:j+1], ps.lit) {
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -165,6 +166,43 @@ func TestPairSearch(t *testing.T) {
 	}{{"aab", "aaab", true}, {"abab", "aabbaba", false}, {"abab", "aababab", true}, {"xyz", "xy", false}, {"xyz", "", false}} {
 		if got := newPairSearch([]byte(tt.lit)).in([]byte(tt.data)); got != tt.want {
 			t.Errorf("%q in %q: %v", tt.lit, tt.data, got)
+		}
+	}
+}
+
+// TestPairSearchLanes puts the literal across each boundary of the four
+// interleaved searches of a large input, and at both ends.
+func TestPairSearchLanes(t *testing.T) {
+	lit := []byte("7c5b2e4a-0d1f-4c3e-9a8b-6f5e4d3c2b1a")
+	ps := newPairSearch(lit)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{1 << 12, 1<<12 + 37, 50_001} {
+		hay := make([]byte, size)
+		for i := range hay {
+			hay[i] = "0123456789abcdef-"[rng.IntN(17)]
+		}
+		if ps.in(hay) {
+			t.Fatalf("found in random bytes of size %d", size)
+		}
+		m := len(lit)
+		q := (size - m + 1) / 4
+		var at []int
+		for _, b := range []int{0, q, 2 * q, 3 * q, size - m} {
+			for d := -m; d <= m; d++ {
+				if p := b + d; p >= 0 && p+m <= size {
+					at = append(at, p)
+				}
+			}
+		}
+		for _, p := range at {
+			h := bytes.Clone(hay)
+			copy(h[p:], lit)
+			if !ps.in(h) {
+				t.Fatalf("size %d: not found at %d", size, p)
+			}
+			if ps.in(h[:p+m-1]) || ps.in(h[p+1:]) {
+				t.Fatalf("size %d: found a cut copy at %d", size, p)
+			}
 		}
 	}
 }
