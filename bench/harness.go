@@ -337,12 +337,12 @@ func (h *harness) measure(plain, rotated, big string, withBig bool, stderr io.Wr
 			{"auditq query", []string{h.auditq, "query", "-c", projection, big}},
 		}})
 	}
-	// AUDITQ_BENCH_ONLY=archive, =export or =summary times those tasks alone, when
-	// they are what changed.
+	// AUDITQ_BENCH_ONLY=archive, =export, =summary, =get or =query times those
+	// tasks alone, when they are what changed.
 	switch os.Getenv("AUDITQ_BENCH_ONLY") {
 	case "archive":
 		tasks = nil
-	case "export", "summary":
+	case "export", "summary", "get", "query":
 		only := os.Getenv("AUDITQ_BENCH_ONLY")
 		tasks = slices.DeleteFunc(tasks, func(t task) bool {
 			return !strings.HasPrefix(t.name, only)
