@@ -66,6 +66,18 @@ type Matcher struct {
 
 type saPattern struct{ namespace, name string }
 
+func parseSA(sa string) (saPattern, error) {
+	s := strings.TrimPrefix(sa, saPrefix)
+	ns, name, found := strings.Cut(s, ":")
+	if !found {
+		name = "*"
+	}
+	if ns == "" || name == "" || strings.Contains(name, ":") {
+		return saPattern{}, fmt.Errorf("--sa %q: want NAMESPACE:NAME, NAMESPACE:* or NAMESPACE", sa)
+	}
+	return saPattern{ns, name}, nil
+}
+
 type resourcePattern struct {
 	resource, group, subresource string
 	anyGroup                     bool
@@ -89,15 +101,11 @@ func (f Filter) Compile() (*Matcher, error) {
 		}
 	}
 	for _, sa := range f.ServiceAccounts {
-		s := strings.TrimPrefix(sa, "system:serviceaccount:")
-		ns, name, found := strings.Cut(s, ":")
-		if !found {
-			name = "*"
+		p, err := parseSA(sa)
+		if err != nil {
+			return nil, err
 		}
-		if ns == "" || name == "" || strings.Contains(name, ":") {
-			return nil, fmt.Errorf("--sa %q: want NAMESPACE:NAME, NAMESPACE:* or NAMESPACE", sa)
-		}
-		m.sas = append(m.sas, saPattern{ns, name})
+		m.sas = append(m.sas, p)
 	}
 	for _, v := range f.Verbs {
 		m.verbs = append(m.verbs, strings.ToLower(v))
@@ -406,7 +414,9 @@ func (m *Matcher) matchUser(u *auditlog.UserInfo) bool {
 	return len(m.sas) == 0 || m.matchSA(u.Username)
 }
 
-func (m *Matcher) matchSA(username []byte) bool {
+func (m *Matcher) matchSA(username []byte) bool { return matchSA(m.sas, username) }
+
+func matchSA(sas []saPattern, username []byte) bool {
 	rest, ok := bytes.CutPrefix(username, []byte(saPrefix))
 	if !ok {
 		return false
@@ -415,7 +425,7 @@ func (m *Matcher) matchSA(username []byte) bool {
 	if !ok {
 		return false
 	}
-	for _, p := range m.sas {
+	for _, p := range sas {
 		if glob(p.namespace, ns) && glob(p.name, name) {
 			return true
 		}

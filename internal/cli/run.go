@@ -157,7 +157,7 @@ questions a responder asks: what happened, who did it, what did one request do.
 			},
 		})
 	}
-	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e), newPolicyCommand(e), newIndexCommand(e), newExportCommand(e),
+	root.AddCommand(newQueryCommand(e), newGetCommand(e), newSummaryCommand(e), newCatCommand(e), newPolicyCommand(e), newRBACCommand(e), newIndexCommand(e), newExportCommand(e),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,0 +1,442 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/query"
+	"github.com/auditq/auditq/rbac"
+)
+
+func newRBACCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rbac",
+		Short: "RBAC from observed requests: generate least privilege, check an RBAC dump, find unused grants",
+		Long: `Work out RBAC from what subjects actually did, as the log records it.
+
+Every event carries the authorizer's own verdict (the annotations
+authorization.k8s.io/decision and reason), so requests are told apart by what
+decided them: RBAC (the reason names the binding), system:masters, another
+authorizer (Node, a webhook), a refusal, an admission plugin's 403 after RBAC
+allowed, or a refused impersonation. Only what RBAC had to allow is granted.
+
+The subject of a request is the user the authorizer saw: the impersonated
+user when there is one. --sa, --user and --group select subjects (any of
+them: two --sa flags are two subjects); with none, every subject is read.
+The other filters (--since, --namespace, --verb…) select events as elsewhere.`,
+	}
+	cmd.AddCommand(newRBACGenerateCommand(e), newRBACCheckCommand(e), newRBACUnusedCommand(e))
+	return cmd
+}
+
+type rbacOptions struct {
+	inputFlags
+	dumps  []string
+	output string
+}
+
+func (o *rbacOptions) addFlags(cmd *cobra.Command, dumpUsage string) {
+	cmd.Flags().StringArrayVar(&o.dumps, "rbac", nil, dumpUsage)
+	o.addFilterFlags(cmd, true)
+}
+
+// observe reads the inputs into observations of the selected subjects,
+// folding on the workers. The subject flags select subjects, not events:
+// they are taken out of the event filter (where --sa and --user would both
+// have to hold, and match either of an event's two users).
+func (o *rbacOptions) observe(e *env, args []string) (*rbac.Observations, *session, error) {
+	subjects, err := query.NewSubjects(o.filter.ServiceAccounts, o.filter.Users, o.filter.Groups)
+	if err != nil {
+		return nil, nil, &exitError{exitUsage, err.Error()}
+	}
+	o.filter.ServiceAccounts, o.filter.Users, o.filter.Groups = nil, nil, nil
+	s, err := newSession(e, &o.inputFlags, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	var selected func(*auditlog.UserInfo) bool
+	if !subjects.Any() {
+		selected = subjects.Match
+	}
+	obs := rbac.NewObservations(selected)
+	s.noBodies = true
+	if s.canFold() {
+		start, fold := obs.Folding()
+		for ev, p := range scanFolded(s, start, fold, auditlog.WithoutBodies()) {
+			if ev != nil {
+				obs.Add(ev)
+			} else {
+				obs.Merge(p)
+			}
+		}
+	} else {
+		for ev := range s.events(auditlog.WithoutBodies()) {
+			obs.Add(ev)
+		}
+	}
+	return obs, s, nil
+}
+
+// loadDumps reads RBAC dumps (files, directories of .yaml/.yml/.json
+// files, or - for stdin) into one set.
+func loadDumps(e *env, paths []string) (*rbac.Set, []string, error) {
+	var d rbac.Dump
+	for _, p := range paths {
+		if p == "-" {
+			if err := d.Load("<stdin>", e.stdin); err != nil {
+				return nil, nil, &exitError{exitBadInput, escapeCell(err.Error())}
+			}
+			continue
+		}
+		files := []string{p}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			files = nil
+			for _, ext := range []string{"*.yaml", "*.yml", "*.json", "*.yaml.gz", "*.json.gz"} {
+				m, _ := filepath.Glob(filepath.Join(p, ext))
+				files = append(files, m...)
+			}
+			if len(files) == 0 {
+				return nil, nil, &exitError{exitUsage, fmt.Sprintf("--rbac %s: no .yaml, .yml or .json files", quoteArg(p))}
+			}
+		}
+		for _, f := range files {
+			fh, err := os.Open(f)
+			if err != nil {
+				return nil, nil, &exitError{exitUsage, "--rbac: " + escapeCell(strings.TrimPrefix(err.Error(), "open "))}
+			}
+			err = d.Load(f, fh)
+			fh.Close()
+			if err != nil {
+				return nil, nil, &exitError{exitBadInput, escapeCell(err.Error())}
+			}
+		}
+	}
+	set, err := d.Set()
+	if err != nil {
+		return nil, nil, &exitError{exitBadInput, escapeCell(err.Error())}
+	}
+	return set, d.Skipped, nil
+}
+
+func (o *rbacOptions) loadDumps(e *env) (*rbac.Set, error) {
+	set, skipped, err := loadDumps(e, o.dumps)
+	if err != nil {
+		return nil, err
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(e.stderr, "%s: --rbac: %d objects of other kinds passed over (first: %s)\n", e.name, len(skipped), escapeCell(skipped[0]))
+	}
+	return set, nil
+}
+
+type rbacGenerateOptions struct {
+	rbacOptions
+	gen rbac.GenerateOptions
+}
+
+func newRBACGenerateCommand(e *env) *cobra.Command {
+	o := &rbacGenerateOptions{}
+	cmd := &cobra.Command{
+		Use:   "generate [--sa NS:NAME|--user NAME|--group NAME]... [FILE|DIR|-]...",
+		Short: "Least-privilege Roles and bindings that allow what each subject did",
+		Long: `Write, for each subject, the Roles (one per namespace), the ClusterRoles (only
+for cluster-scoped or all-namespace requests and non-resource URLs) and their
+bindings that allow what RBAC allowed it in the log, as YAML that kubectl
+apply accepts. Each rule says why, in a comment: how many requests, first and
+last seen, an example auditID. Above each subject, a comment lists what was
+left out and why: requests system:masters, another authorizer or a default
+binding (system:basic-user, system:discovery…) allowed, and refusals.
+
+Least privilege by default: names kept where the requests named objects,
+except on create; verbs and subresources exactly as observed; URLs without
+their query. Every generated grant is checked to allow the requests it was
+made for before it is written.
+
+With --rbac, only what the existing RBAC (a kubectl get roles,clusterroles,
+rolebindings,clusterrolebindings -A -o yaml dump) does not allow already.
+
+` + inputsHelp,
+		Example: `  auditq rbac generate --sa payments:api /var/log/kubernetes/ > payments-api-rbac.yaml
+  kubectl get roles,clusterroles,rolebindings,clusterrolebindings -A -o yaml > rbac.yaml
+  auditq rbac generate --rbac rbac.yaml --since 720h /var/log/kubernetes/   # only what is missing
+  auditq rbac generate --user alice -o json audit.log | jq '.subjects[].leftOut'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRBACGenerate(e, o, args)
+		},
+	}
+	outputFlag(cmd, &o.output, "yaml", "yaml", "json")
+	o.addFlags(cmd, "existing RBAC `DUMP` (file, directory or -; repeatable): generate only what it does not allow")
+	f := cmd.Flags()
+	f.BoolVar(&o.gen.IncludeForbidden, "include-forbidden", false, "also grant what was forbidden and refused impersonations (what the subject tried)")
+	f.BoolVar(&o.gen.IncludeDefaults, "include-defaults", false, "also grant what the default bindings of every cluster allowed (system:basic-user, system:discovery…)")
+	f.BoolVar(&o.gen.AnyName, "any-name", false, "drop resourceNames: grant every object of a kind")
+	f.BoolVar(&o.gen.CreateNames, "create-names", false, "keep names on subresource creates (pods/NAME/eviction), which RBAC sees: tighter")
+	f.BoolVar(&o.gen.WebSocketCreate, "websocket-create", false, "add create beside get on pods/exec, attach, portforward (needed from Kubernetes 1.35)")
+	f.StringVar(&o.gen.Prefix, "prefix", "auditq:", "start of the generated objects' names")
+	return cmd
+}
+
+func runRBACGenerate(e *env, o *rbacGenerateOptions, args []string) error {
+	if err := checkChoice("-o", o.output, "yaml", "json"); err != nil {
+		return err
+	}
+	if len(o.dumps) > 0 {
+		set, err := o.loadDumps(e)
+		if err != nil {
+			return err
+		}
+		o.gen.Existing = set
+	}
+	obs, s, err := o.observe(e, args)
+	if err != nil {
+		return err
+	}
+	plan, err := rbac.Generate(obs, o.gen)
+	if err != nil {
+		return &exitError{exitBadInput, escapeCell(err.Error())}
+	}
+	var b bytes.Buffer
+	if o.output == "json" {
+		doc := struct {
+			*rbac.Plan
+			Problems int `json:"problems"`
+		}{plan, s.problems}
+		out, _ := json.MarshalIndent(doc, "", "  ")
+		b.Write(append(out, '\n'))
+	} else if err := plan.WriteYAML(&b); err != nil {
+		return &exitError{exitBadInput, escapeCell(err.Error())}
+	}
+	s.write(b.Bytes())
+	if len(plan.Subjects) == 0 {
+		s.printError(fmt.Errorf("no request of the selected subjects in %d events", obs.Events()))
+	}
+	return s.finish("the RBAC allows what the events that could be read show")
+}
+
+func newRBACCheckCommand(e *env) *cobra.Command {
+	o := &rbacOptions{}
+	cmd := &cobra.Command{
+		Use:   "check --rbac DUMP [FILE|DIR|-]...",
+		Short: "Replay every observed request against an RBAC dump; list what it would deny",
+		Long: `Decide every distinct request of the selected subjects that RBAC had to allow
+(and every one the log shows forbidden) as kube-apiserver would with the RBAC of
+DUMP (a kubectl get roles,clusterroles,rolebindings,clusterrolebindings -A -o
+yaml dump, or manifests; aggregated ClusterRoles are filled in), and list the
+requests it would deny, with counts and an example auditID. Requests the log
+shows forbidden that DUMP allows are listed too. With DUMP the cluster's RBAC
+as it was, a mismatch means a stale dump or another authorizer.
+
+Exit status 1 when a request would be denied (for CI: "does this change to
+RBAC break what ran last week?"), 5 on unreadable input.
+
+` + inputsHelp,
+		Example: `  kubectl get roles,clusterroles,rolebindings,clusterrolebindings -A -o yaml > now.yaml
+  auditq rbac check --rbac now.yaml --rbac proposed-changes.yaml --since 168h /var/log/kubernetes/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRBACCheck(e, o, args)
+		},
+	}
+	outputFlag(cmd, &o.output, "table", "table", "json")
+	o.addFlags(cmd, "RBAC `DUMP` to check against (file, directory or -; repeatable, merged)")
+	return cmd
+}
+
+func runRBACCheck(e *env, o *rbacOptions, args []string) error {
+	if err := checkChoice("-o", o.output, "table", "json"); err != nil {
+		return err
+	}
+	if len(o.dumps) == 0 {
+		return &exitError{exitUsage, "--rbac DUMP is required: the RBAC to check the requests against"}
+	}
+	set, err := o.loadDumps(e)
+	if err != nil {
+		return err
+	}
+	obs, s, err := o.observe(e, args)
+	if err != nil {
+		return err
+	}
+	rep := rbac.Check(obs, set)
+	var b bytes.Buffer
+	if o.output == "json" {
+		doc := struct {
+			*rbac.CheckReport
+			Problems int `json:"problems"`
+		}{rep, s.problems}
+		out, _ := json.MarshalIndent(doc, "", "  ")
+		b.Write(append(out, '\n'))
+	} else {
+		renderCheck(&b, rep)
+	}
+	s.write(b.Bytes())
+	if err := s.finish("the check covers the events that could be read"); err != nil {
+		return err
+	}
+	if len(rep.Denied) > 0 {
+		return &exitError{exitFalsy, ""}
+	}
+	return nil
+}
+
+func renderCheck(b *bytes.Buffer, rep *rbac.CheckReport) {
+	fmt.Fprintf(b, "%d distinct requests checked (%s to %s); %d would be denied, %d forbidden then are allowed; %d not decided by RBAC\n",
+		rep.Checked, formatTime(rep.First), formatTime(rep.Last), len(rep.Denied), len(rep.NowAllowed), rep.NotChecked)
+	section := func(title string, vs []rbac.Verdict) {
+		if len(vs) == 0 {
+			return
+		}
+		fmt.Fprintf(b, "\n%s\n", title)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SUBJECT\tNAMESPACE\tVERB\tRESOURCE / URL\tNAME\tREQUESTS\tLOGGED AS\tEXAMPLE AUDITID")
+		for _, v := range vs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", escapeCell(v.User), escapeCell(dash(v.Namespace)), escapeCell(v.Verb),
+				escapeCell(resourceOf(&v.Request)), escapeCell(dash(v.Name)), v.Requests(), v.Class, escapeCell(v.Example))
+		}
+		tw.Flush()
+	}
+	section("WOULD BE DENIED", rep.Denied)
+	section("FORBIDDEN THEN, ALLOWED NOW", rep.NowAllowed)
+}
+
+func resourceOf(r *rbac.Request) string {
+	if r.NonResource {
+		return r.Path
+	}
+	s := r.Resource
+	if r.APIGroup != "" {
+		s += "." + r.APIGroup
+	}
+	if r.Subresource != "" {
+		s += "/" + r.Subresource
+	}
+	return s
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func newRBACUnusedCommand(e *env) *cobra.Command {
+	o := &rbacOptions{}
+	cmd := &cobra.Command{
+		Use:   "unused --rbac DUMP [FILE|DIR|-]...",
+		Short: "Per binding, the granted permissions no request used",
+		Long: `Credit every request RBAC allowed to the binding and rule that allowed it (the
+first in kube-apiserver's order, as the reason annotation names it) and list,
+per binding of DUMP: the requests it allowed, each rule's use, what was used
+under a wildcard, the verb × resource × name atoms never used, and the
+sensitive grants (wildcards, secrets, escalate, bind, impersonate, exec, node
+proxies, tokens, RBAC and webhook writes). With subjects selected, only the
+bindings that apply to them; otherwise every binding, those whose subjects
+never appeared included.
+
+A log shows only its window: a permission unused in it may be needed by a
+monthly job or a failover. The window is printed with the verdicts.
+
+` + inputsHelp,
+		Example: `  auditq rbac unused --rbac rbac.yaml --sa payments:api /var/log/kubernetes/
+  auditq rbac unused --rbac rbac.yaml -o json audit.log | jq '.bindings[] | select(.requests == 0) | .name'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRBACUnused(e, o, args)
+		},
+	}
+	outputFlag(cmd, &o.output, "table", "table", "json")
+	o.addFlags(cmd, "RBAC `DUMP` (file, directory or -; repeatable, merged)")
+	return cmd
+}
+
+func runRBACUnused(e *env, o *rbacOptions, args []string) error {
+	if err := checkChoice("-o", o.output, "table", "json"); err != nil {
+		return err
+	}
+	if len(o.dumps) == 0 {
+		return &exitError{exitUsage, "--rbac DUMP is required: the RBAC whose use to report"}
+	}
+	set, err := o.loadDumps(e)
+	if err != nil {
+		return err
+	}
+	all := len(o.filter.ServiceAccounts)+len(o.filter.Users)+len(o.filter.Groups) == 0
+	obs, s, err := o.observe(e, args)
+	if err != nil {
+		return err
+	}
+	rep := rbac.Unused(obs, set, all)
+	var b bytes.Buffer
+	if o.output == "json" {
+		doc := struct {
+			*rbac.UnusedReport
+			Problems int `json:"problems"`
+		}{rep, s.problems}
+		out, _ := json.MarshalIndent(doc, "", "  ")
+		b.Write(append(out, '\n'))
+	} else {
+		renderUnused(&b, rep)
+	}
+	s.write(b.Bytes())
+	return s.finish("the report covers the events that could be read")
+}
+
+func renderUnused(b *bytes.Buffer, rep *rbac.UnusedReport) {
+	fmt.Fprintf(b, "window %s to %s, %d events; %d bindings\n", formatTime(rep.First), formatTime(rep.Last), rep.Events, len(rep.Bindings))
+	for _, bu := range rep.Bindings {
+		state := fmt.Sprintf("%d requests", bu.Requests)
+		if bu.Requests == 0 {
+			state = "NEVER USED"
+		}
+		fmt.Fprintf(b, "\n%s: %s\n", escapeCell(bu.String()), state)
+		if len(bu.SubjectsSeen) > 0 {
+			fmt.Fprintf(b, "  subjects seen: %s\n", escapeCell(strings.Join(bu.SubjectsSeen, ", ")))
+		}
+		if bu.Error != "" {
+			fmt.Fprintf(b, "  role: %s\n", escapeCell(bu.Error))
+		}
+		for i, r := range bu.Rules {
+			fmt.Fprintf(b, "  rule %d: %s: %d requests\n", i+1, escapeCell(ruleString(&r.Rule)), r.Requests)
+			if len(r.Dangerous) > 0 {
+				fmt.Fprintf(b, "    sensitive: %s\n", escapeCell(strings.Join(r.Dangerous, ", ")))
+			}
+			if len(r.Used) > 0 {
+				fmt.Fprintf(b, "    used: %s\n", escapeCell(strings.Join(r.Used, "; ")))
+			}
+			if len(r.UnusedAtoms) > 0 {
+				fmt.Fprintf(b, "    never used: %s\n", escapeCell(strings.Join(r.UnusedAtoms, "; ")))
+			}
+		}
+	}
+}
+
+func ruleString(r *rbacv1.PolicyRule) string {
+	var parts []string
+	add := func(k string, vs []string) {
+		if len(vs) > 0 {
+			parts = append(parts, k+"="+strings.Join(vs, ","))
+		}
+	}
+	add("verbs", r.Verbs)
+	add("apiGroups", r.APIGroups)
+	add("resources", r.Resources)
+	add("resourceNames", r.ResourceNames)
+	add("nonResourceURLs", r.NonResourceURLs)
+	return strings.Join(parts, " ")
+}

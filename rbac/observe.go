@@ -1,0 +1,399 @@
+package rbac
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/auditq/auditq/auditlog"
+	"github.com/auditq/auditq/internal/attrs"
+)
+
+// The annotations kube-apiserver's WithAuthorization writes on every event.
+const (
+	DecisionAnnotation = "authorization.k8s.io/decision"
+	ReasonAnnotation   = "authorization.k8s.io/reason"
+)
+
+// Class says what decided a request, as its event records it.
+type Class uint8
+
+const (
+	// Unknown: no decision recorded (an old policy, some cloud exports);
+	// the response code alone cannot tell RBAC from another authorizer.
+	Unknown Class = iota
+	// RBACAllowed: allowed by RBAC; the reason names the binding.
+	RBACAllowed
+	// Privileged: allowed for membership of system:masters; RBAC not asked.
+	Privileged
+	// OtherAuthorizer: allowed by another authorizer (Node, a webhook).
+	OtherAuthorizer
+	// Forbidden: no authorizer allowed it.
+	Forbidden
+	// AdmissionDenied: authorized, then refused with 403 by admission
+	// (ValidatingAdmissionPolicy, PodSecurity, a webhook) or the registry
+	// (RBAC escalation checks). RBAC still had to allow it.
+	AdmissionDenied
+	// ImpersonationAllowed: the permission to impersonate that an
+	// impersonated request needed (derived, for the impersonator).
+	ImpersonationAllowed
+	// ImpersonationDenied: the impersonator may not impersonate; the
+	// request's objectRef is the one it tried to make as someone else.
+	ImpersonationDenied
+	// Unauthenticated: 401, no subject.
+	Unauthenticated
+)
+
+var classNames = [...]string{"unknown", "rbac-allowed", "privileged", "other-authorizer", "forbidden", "admission-denied", "impersonation-allowed", "impersonation-denied", "unauthenticated"}
+
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "class(" + strconv.Itoa(int(c)) + ")"
+}
+
+// MarshalText names the class as String does.
+func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// NeedsRBAC reports whether RBAC had to allow requests of this class (or
+// may have had to, for Unknown ones).
+func (c Class) NeedsRBAC() bool {
+	return c == RBACAllowed || c == AdmissionDenied || c == ImpersonationAllowed || c == Unknown
+}
+
+// Classify says what decided the request ev records, from its decision
+// and reason annotations and its response code, tried in this order: 401;
+// a 403 with no decision whose message says the impersonation was refused;
+// forbid; a 403 after an allow; an allow by RBAC, for system:masters (an
+// empty reason), or by another authorizer.
+func Classify(ev *auditlog.Event) Class {
+	code := ev.Code()
+	if code == 401 {
+		return Unauthenticated
+	}
+	decision, ok := ev.Annotation(DecisionAnnotation)
+	if !ok {
+		if code == 403 && impersonationRefused(ev) {
+			return ImpersonationDenied
+		}
+		return Unknown
+	}
+	switch string(decision) {
+	case "forbid":
+		return Forbidden
+	case "allow":
+	default:
+		return Unknown
+	}
+	if code == 403 {
+		return AdmissionDenied
+	}
+	reason, _ := ev.Annotation(ReasonAnnotation)
+	if bytes.HasPrefix(reason, []byte(rbacAllowedPrefix)) {
+		return RBACAllowed
+	}
+	if len(reason) == 0 && slices.ContainsFunc(subject(ev).Groups, func(g []byte) bool { return string(g) == PrivilegedGroup }) {
+		return Privileged
+	}
+	return OtherAuthorizer
+}
+
+const rbacAllowedPrefix = "RBAC: allowed by "
+
+func impersonationRefused(ev *auditlog.Event) bool {
+	st := ev.ResponseStatus()
+	return st != nil && bytes.Contains(st.Message, []byte(" cannot impersonate resource "))
+}
+
+// subject is the user the authorizer saw: the impersonated one, if any.
+func subject(ev *auditlog.Event) *auditlog.UserInfo {
+	if u := ev.ImpersonatedUser(); u != nil && len(u.Username) > 0 {
+		return u
+	}
+	return ev.User()
+}
+
+// Request is one distinct request as the authorizer saw it, with what
+// decided it. It is comparable: the key of Observations.
+type Request struct {
+	User string
+	// Groups are the user's groups, each prefixed by its length and a colon
+	// (a group name may hold any character): see GroupList.
+	Groups string
+	// NonResource requests have a Verb (the lowercased HTTP method) and a
+	// Path, without the query; the rest is empty.
+	NonResource bool
+	Path        string
+	Verb        string
+	APIGroup    string
+	Resource    string
+	Subresource string
+	Namespace   string
+	Name        string
+	Class       Class
+	// Binding is what the reason of an RBAC allow names:
+	// `RoleBinding "b/ns" of Role "r" to ServiceAccount "sa/ns"`.
+	Binding string
+}
+
+// GroupList splits Groups.
+func (r *Request) GroupList() []string {
+	var out []string
+	for s := r.Groups; s != ""; {
+		n, rest, _ := strings.Cut(s, ":")
+		l, _ := strconv.Atoi(n)
+		out = append(out, rest[:l])
+		s = rest[l:]
+	}
+	return out
+}
+
+// Attributes are the request's authorization attributes.
+func (r *Request) Attributes() authorizer.AttributesRecord {
+	u := &user.DefaultInfo{Name: r.User, Groups: r.GroupList()}
+	if r.NonResource {
+		return authorizer.AttributesRecord{User: u, Verb: r.Verb, Path: r.Path}
+	}
+	return authorizer.AttributesRecord{User: u, Verb: r.Verb, ResourceRequest: true, APIGroup: r.APIGroup,
+		Resource: r.Resource, Subresource: r.Subresource, Namespace: r.Namespace, Name: r.Name}
+}
+
+// Seen is how often and when a Request was seen.
+type Seen struct {
+	// Completed counts ResponseComplete and Panic events, Started
+	// ResponseStarted ones; a long-running request (watch, exec) writes
+	// both, others only the first, so the requests are the larger count.
+	Completed, Started int64
+	First, Last        time.Time
+	// Example is the auditID of the first event (the smallest, among the
+	// earliest), so that merged partials name the same one in any order.
+	Example string
+}
+
+// Requests counts the requests seen: one event per request, whichever of
+// its stages the policy wrote.
+func (s *Seen) Requests() int64 { return max(s.Completed, s.Started) }
+
+func (s *Seen) merge(o *Seen) {
+	s.Completed += o.Completed
+	s.Started += o.Started
+	if s.Example == "" || o.First.Before(s.First) || o.First.Equal(s.First) && o.Example < s.Example {
+		s.First, s.Example = o.First, o.Example
+	}
+	if o.Last.After(s.Last) {
+		s.Last = o.Last
+	}
+}
+
+// Observations are the distinct requests of a log, for the selected
+// subjects: memory grows with the distinct requests, not the events.
+// Partial observations of chunks of a log merge exactly, in any order.
+type Observations struct {
+	selected func(*auditlog.UserInfo) bool
+	seen     map[Request]*Seen
+	events   int64 // events with a stage that records a decision
+}
+
+// NewObservations keeps the requests whose subject (the impersonated user,
+// if any; the impersonator, for the permission to impersonate) selected
+// accepts; nil selects every subject.
+func NewObservations(selected func(*auditlog.UserInfo) bool) *Observations {
+	return &Observations{selected: selected, seen: map[Request]*Seen{}}
+}
+
+// Reset empties o for reuse (as a partial of ScanFolded).
+func (o *Observations) Reset() {
+	clear(o.seen)
+	o.events = 0
+}
+
+// Folding gives auditlog.ScanFolded's start and fold for partial
+// observations with the same selection as o.
+func (o *Observations) Folding() (start func(*Observations), fold func(*auditlog.Event, *Observations)) {
+	start = func(p *Observations) {
+		if p.seen == nil {
+			p.selected, p.seen = o.selected, map[Request]*Seen{}
+		}
+		p.Reset()
+	}
+	return start, func(ev *auditlog.Event, p *Observations) { p.Add(ev) }
+}
+
+// Add records ev's request. RequestReceived events are not read: they come
+// before impersonation and authorization, so record neither.
+func (o *Observations) Add(ev *auditlog.Event) {
+	stage := string(ev.Stage())
+	started := stage == "ResponseStarted"
+	if !started && stage != "ResponseComplete" && stage != "Panic" {
+		return
+	}
+	o.events++
+	class := Classify(ev)
+	if class == Unauthenticated {
+		return
+	}
+	t := ev.Time()
+	id := string(ev.AuditID())
+	sub := subject(ev)
+	if class == ImpersonationDenied {
+		sub = ev.User() // the request never ran as anyone else
+	}
+	if o.selected == nil || o.selected(sub) {
+		a := attrs.Request(ev, attrs.User(sub))
+		r := requestOf(&a, class)
+		if class == RBACAllowed || class == AdmissionDenied {
+			reason, _ := ev.Annotation(ReasonAnnotation)
+			r.Binding = string(bytes.TrimPrefix(reason, []byte(rbacAllowedPrefix)))
+		}
+		o.note(r, started, t, id)
+	}
+	if imp := ev.ImpersonatedUser(); imp != nil && len(imp.Username) > 0 && class != ImpersonationDenied {
+		o.impersonation(ev, imp, started, t, id)
+	}
+}
+
+func (o *Observations) note(r Request, started bool, t time.Time, id string) {
+	s := o.seen[r]
+	if s == nil {
+		s = &Seen{First: t, Last: t, Example: id}
+		o.seen[r] = s
+	} else {
+		s.merge(&Seen{First: t, Last: t, Example: id})
+	}
+	if started {
+		s.Started++
+	} else {
+		s.Completed++
+	}
+}
+
+// impersonation records the checks kube-apiserver's impersonation filter
+// made for the impersonator before the request ran: impersonate on the
+// user (or service account), each group, the UID and each extra value.
+// The groups it adds itself (system:authenticated; a service account's
+// own) were not checked, and a log cannot tell them from the same groups
+// asked for: they are left out.
+func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo, started bool, t time.Time, id string) {
+	by := ev.User()
+	if o.selected != nil && !o.selected(by) {
+		return
+	}
+	class := ImpersonationAllowed
+	if slices.ContainsFunc(by.Groups, func(g []byte) bool { return string(g) == PrivilegedGroup }) {
+		class = Privileged
+	}
+	u := attrs.User(by)
+	base := Request{User: u.Name, Groups: joinGroups(u.Groups), Verb: "impersonate", Class: class}
+	name := string(imp.Username)
+	auto := map[string]bool{user.AllAuthenticated: true}
+	r := base
+	if ns, sa, err := serviceaccount.SplitUsername(name); err == nil {
+		r.Resource, r.Namespace, r.Name = "serviceaccounts", ns, sa
+		for _, g := range serviceaccount.MakeGroupNames(ns) {
+			auto[g] = true
+		}
+	} else {
+		r.Resource, r.Name = "users", name
+	}
+	o.note(r, started, t, id)
+	for _, g := range imp.Groups {
+		if !auto[string(g)] {
+			r := base
+			r.Resource, r.Name = "groups", string(g)
+			o.note(r, started, t, id)
+		}
+	}
+	if len(imp.UID) > 0 {
+		r := base
+		r.APIGroup, r.Resource, r.Name = "authentication.k8s.io", "uids", string(imp.UID)
+		o.note(r, started, t, id)
+	}
+	for _, x := range imp.Extra {
+		for _, v := range x.Values {
+			r := base
+			r.APIGroup, r.Resource, r.Subresource, r.Name = "authentication.k8s.io", "userextras", string(x.Key), string(v)
+			o.note(r, started, t, id)
+		}
+	}
+}
+
+func requestOf(a *authorizer.AttributesRecord, class Class) Request {
+	r := Request{User: a.User.GetName(), Groups: joinGroups(a.User.GetGroups()), Verb: a.Verb, Class: class}
+	if !a.ResourceRequest {
+		r.NonResource, r.Path = true, a.Path
+		return r
+	}
+	r.APIGroup, r.Resource, r.Subresource, r.Namespace, r.Name = a.APIGroup, a.Resource, a.Subresource, a.Namespace, a.Name
+	return r
+}
+
+func joinGroups(gs []string) string {
+	var b strings.Builder
+	for _, g := range gs {
+		b.WriteString(strconv.Itoa(len(g)))
+		b.WriteByte(':')
+		b.WriteString(g)
+	}
+	return b.String()
+}
+
+// Merge adds a partial's observations to o.
+func (o *Observations) Merge(p *Observations) {
+	o.events += p.events
+	for r, s := range p.seen {
+		if mine := o.seen[r]; mine != nil {
+			mine.merge(s)
+		} else {
+			cp := *s
+			o.seen[r] = &cp
+		}
+	}
+}
+
+// Events counts the events read that record a decision (every stage but
+// RequestReceived), whoever their subject.
+func (o *Observations) Events() int64 { return o.events }
+
+// Observed is a distinct request and how it was seen.
+type Observed struct {
+	Request
+	Seen
+}
+
+// All lists the distinct requests, by user, then namespace, then the rest
+// of the request, then class.
+func (o *Observations) All() []Observed {
+	out := make([]Observed, 0, len(o.seen))
+	for r, s := range o.seen {
+		out = append(out, Observed{r, *s})
+	}
+	slices.SortFunc(out, func(a, b Observed) int { return compareRequests(&a.Request, &b.Request) })
+	return out
+}
+
+func compareRequests(a, b *Request) int {
+	return cmp.Or(
+		cmp.Compare(a.User, b.User), cmp.Compare(a.Groups, b.Groups),
+		cmp.Compare(a.Namespace, b.Namespace), boolCmp(a.NonResource, b.NonResource),
+		cmp.Compare(a.APIGroup, b.APIGroup), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Subresource, b.Subresource),
+		cmp.Compare(a.Path, b.Path), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Verb, b.Verb),
+		cmp.Compare(a.Class, b.Class), cmp.Compare(a.Binding, b.Binding))
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}

@@ -1,0 +1,256 @@
+package rbac
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+// UnusedReport is, per binding, the granted permissions no request in the
+// window used.
+type UnusedReport struct {
+	Bindings []BindingUsage `json:"bindings"`
+	// Window: the first and last request seen, and how many events (every
+	// stage but RequestReceived) were read. A permission unused in a short
+	// window may still be needed: a monthly job, a failover.
+	First  time.Time `json:"first"`
+	Last   time.Time `json:"last"`
+	Events int64     `json:"events"`
+}
+
+// BindingUsage is one binding, the requests it allowed (each credited to
+// the first binding and rule that allows it, in the authorizer's order, as
+// the reason annotation names it), and its role's rules.
+type BindingUsage struct {
+	Kind      string           `json:"kind"`
+	Namespace string           `json:"namespace,omitempty"`
+	Name      string           `json:"name"`
+	RoleRef   rbacv1.RoleRef   `json:"roleRef"`
+	Subjects  []rbacv1.Subject `json:"subjects"`
+	// SubjectsSeen: users of the window the binding applies to.
+	SubjectsSeen []string    `json:"subjectsSeen"`
+	Requests     int64       `json:"requests"`
+	Rules        []RuleUsage `json:"rules"`
+	Error        string      `json:"error,omitempty"` // the role cannot be resolved
+}
+
+// RuleUsage is one rule of a binding's role: how many requests it allowed,
+// what they were (which breaks a wildcard down into what was used), the
+// verb × resource × name atoms never used, and why the rule is sensitive.
+type RuleUsage struct {
+	Rule        rbacv1.PolicyRule `json:"rule"`
+	Requests    int64             `json:"requests"`
+	Used        []string          `json:"used"`
+	UnusedAtoms []string          `json:"unusedAtoms"`
+	Dangerous   []string          `json:"dangerous,omitempty"`
+}
+
+// Unused credits every request RBAC allowed in obs to the binding and rule
+// of set that allows it, and reports each binding that applies to a subject
+// seen (every binding, when all subjects were selected: those that apply to
+// no one seen are unused too).
+func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
+	rep := &UnusedReport{Events: obs.Events()}
+	type ruleKey struct {
+		kind, ns, name string
+		rule           int
+	}
+	type use struct {
+		requests int64
+		reqs     []Request
+	}
+	uses := map[ruleKey]*use{}
+	users := map[string]*user.DefaultInfo{}
+	for _, o := range obs.All() {
+		if rep.First.IsZero() || o.First.Before(rep.First) {
+			rep.First = o.First
+		}
+		if o.Last.After(rep.Last) {
+			rep.Last = o.Last
+		}
+		if o.Class == Privileged || o.Class == OtherAuthorizer {
+			continue // RBAC did not decide these, so its bindings were not used
+		}
+		a := o.Attributes()
+		users[o.User+"\x00"+o.Groups] = a.User.(*user.DefaultInfo)
+		if !o.Class.NeedsRBAC() {
+			continue
+		}
+		d := set.AuthorizeRBAC(a)
+		if !d.Allowed {
+			continue
+		}
+		k := ruleKey{d.Binding.Kind, d.Binding.Namespace, d.Binding.Name, d.Rule}
+		u := uses[k]
+		if u == nil {
+			u = &use{}
+			uses[k] = u
+		}
+		u.requests += o.Requests()
+		u.reqs = append(u.reqs, o.Request)
+	}
+	report := func(kind, ns, name string, ref rbacv1.RoleRef, subjects []rbacv1.Subject) {
+		var seen []string
+		for _, u := range users {
+			if _, ok := appliesTo(u, subjects, ns); ok && !slices.Contains(seen, u.Name) {
+				seen = append(seen, u.Name)
+			}
+		}
+		if len(seen) == 0 && !allSubjects {
+			return
+		}
+		slices.Sort(seen)
+		bu := BindingUsage{Kind: kind, Namespace: ns, Name: name, RoleRef: ref, Subjects: subjects, SubjectsSeen: seen}
+		rules, err := set.roleRules(ref, ns)
+		if err != nil {
+			bu.Error = err.Error()
+		}
+		for i, r := range rules {
+			ru := RuleUsage{Rule: r, Dangerous: dangers(&r)}
+			if u := uses[ruleKey{kind, ns, name, i}]; u != nil {
+				ru.Requests = u.requests
+				bu.Requests += u.requests
+				for _, req := range u.reqs {
+					if s := atomString(&req); !slices.Contains(ru.Used, s) {
+						ru.Used = append(ru.Used, s)
+					}
+				}
+				slices.Sort(ru.Used)
+				ru.UnusedAtoms = unusedAtoms(&r, u.reqs)
+			} else {
+				ru.UnusedAtoms = unusedAtoms(&r, nil)
+			}
+			bu.Rules = append(bu.Rules, ru)
+		}
+		rep.Bindings = append(rep.Bindings, bu)
+	}
+	for _, b := range set.clusterRoleBindings {
+		report("ClusterRoleBinding", "", b.Name, b.RoleRef, b.Subjects)
+	}
+	for _, b := range set.roleBindings {
+		report("RoleBinding", b.Namespace, b.Name, b.RoleRef, b.Subjects)
+	}
+	return rep
+}
+
+// atomString is a request as "verb group/resource[/sub] name" or
+// "verb /path".
+func atomString(r *Request) string {
+	if r.NonResource {
+		return r.Verb + " " + r.Path
+	}
+	s := r.Verb + " " + r.APIGroup + "/" + r.Resource
+	if r.Subresource != "" {
+		s += "/" + r.Subresource
+	}
+	if r.Name != "" {
+		s += " " + r.Name
+	}
+	return s
+}
+
+// unusedAtoms breaks a rule into one verb × group × resource × name (or
+// verb × URL) each, as component-helpers' BreakdownRule does, and lists
+// those no request matched. A wildcard stays one atom ("*").
+func unusedAtoms(rule *rbacv1.PolicyRule, reqs []Request) []string {
+	var out []string
+	try := func(r rbacv1.PolicyRule, label string) {
+		for i := range reqs {
+			a := reqs[i].Attributes()
+			if RuleAllows(a, &r) {
+				return
+			}
+		}
+		out = append(out, label)
+	}
+	for _, v := range rule.Verbs {
+		for _, u := range rule.NonResourceURLs {
+			try(rbacv1.PolicyRule{Verbs: []string{v}, NonResourceURLs: []string{u}}, v+" "+u)
+		}
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				names := rule.ResourceNames
+				if len(names) == 0 {
+					names = []string{""}
+				}
+				for _, n := range names {
+					r := rbacv1.PolicyRule{Verbs: []string{v}, APIGroups: []string{g}, Resources: []string{res}}
+					label := v + " " + g + "/" + res
+					if n != "" {
+						r.ResourceNames = []string{n}
+						label += " " + n
+					}
+					try(r, label)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// dangers says why a rule grants more than it seems: wildcards, secrets,
+// the verbs that lift RBAC itself, exec into pods, node proxies, tokens.
+func dangers(r *rbacv1.PolicyRule) []string {
+	var out []string
+	has := func(xs []string, vs ...string) bool {
+		return slices.ContainsFunc(xs, func(x string) bool { return slices.Contains(vs, x) })
+	}
+	core := len(r.Resources) > 0 && has(r.APIGroups, "", "*")
+	write := has(r.Verbs, "*", "create", "update", "patch", "delete", "deletecollection")
+	if has(r.Verbs, "*") {
+		out = append(out, "every verb (*)")
+	}
+	if has(r.Resources, "*") {
+		out = append(out, "every resource (*)")
+	}
+	if has(r.APIGroups, "*") && len(r.Resources) > 0 {
+		out = append(out, "every API group (*)")
+	}
+	if has(r.NonResourceURLs, "*") {
+		out = append(out, "every non-resource URL (*)")
+	}
+	for _, v := range []string{"escalate", "bind", "impersonate"} {
+		if has(r.Verbs, v) {
+			out = append(out, v)
+		}
+	}
+	if core && has(r.Resources, "secrets", "*") && has(r.Verbs, "*", "get", "list", "watch") {
+		out = append(out, "reads secrets")
+	}
+	if core && has(r.Resources, "pods/exec", "pods/attach", "*", "*/exec") {
+		out = append(out, "runs commands in pods")
+	}
+	if core && has(r.Resources, "nodes/proxy", "*") {
+		out = append(out, "proxies to kubelets")
+	}
+	if core && has(r.Resources, "serviceaccounts/token", "*/token") && has(r.Verbs, "*", "create") {
+		out = append(out, "mints service account tokens")
+	}
+	if has(r.APIGroups, "rbac.authorization.k8s.io", "*") && write && len(r.Resources) > 0 {
+		out = append(out, "writes RBAC")
+	}
+	if has(r.APIGroups, "admissionregistration.k8s.io", "*") && write && len(r.Resources) > 0 {
+		out = append(out, "writes admission webhooks and policies")
+	}
+	if has(r.APIGroups, "certificates.k8s.io", "*") && has(r.Resources, "certificatesigningrequests/approval", "*") && write {
+		out = append(out, "approves certificates")
+	}
+	return out
+}
+
+// String words a binding usage for a table.
+func (b *BindingUsage) String() string {
+	name := b.Name
+	if b.Namespace != "" {
+		name += "/" + b.Namespace
+	}
+	subs := make([]string, len(b.Subjects))
+	for i, s := range b.Subjects {
+		subs[i] = describeSubject(s, b.Namespace)
+	}
+	return fmt.Sprintf("%s %q of %s %q to %s", b.Kind, name, b.RoleRef.Kind, b.RoleRef.Name, strings.Join(subs, ", "))
+}

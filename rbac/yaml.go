@@ -1,0 +1,174 @@
+package rbac
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// WriteYAML writes the plan as YAML documents that kubectl apply accepts:
+// for each subject, a comment saying what was granted and what was left
+// out, then its Roles and ClusterRoles, each rule under a comment that
+// explains it (requests, first and last seen, an example auditID), then
+// the bindings. Values from the log are quoted (Go syntax) in comments,
+// and the YAML encoder quotes them in values, so a log cannot write YAML.
+func (p *Plan) WriteYAML(w io.Writer) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	for i := range p.Subjects {
+		sp := &p.Subjects[i]
+		roles, clusterRoles, bindings, clusterBindings := sp.Objects()
+		head := sp.summary()
+		byName := map[string]GeneratedRole{}
+		for _, gr := range sp.Roles {
+			byName[gr.Namespace+"/"+gr.Name] = gr
+		}
+		var objs []any
+		for _, r := range clusterRoles {
+			objs = append(objs, r)
+		}
+		for _, r := range roles {
+			objs = append(objs, r)
+		}
+		for _, b := range clusterBindings {
+			objs = append(objs, b)
+		}
+		for _, b := range bindings {
+			objs = append(objs, b)
+		}
+		if len(objs) == 0 { // all left out: say so in a document of its own
+			if _, err := io.WriteString(w, "---\n"+commentLines(head)); err != nil {
+				return err
+			}
+			continue
+		}
+		for j, obj := range objs {
+			n, ns, name, err := node(obj)
+			if err != nil {
+				return err
+			}
+			if j == 0 {
+				n.HeadComment = head
+			}
+			if gr, ok := byName[ns+"/"+name]; ok && (isKind(obj, "Role") || isKind(obj, "ClusterRole")) {
+				if rules := mappingValue(n, "rules"); rules != nil {
+					for k, item := range rules.Content {
+						item.HeadComment = gr.Rules[k].explain()
+					}
+				}
+			}
+			if err := enc.Encode(n); err != nil {
+				return err
+			}
+		}
+	}
+	return enc.Close()
+}
+
+func commentLines(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		b.WriteString("# " + line + "\n")
+	}
+	return b.String()
+}
+
+func isKind(obj any, kind string) bool {
+	b, _ := json.Marshal(obj)
+	var tm struct{ Kind string }
+	_ = json.Unmarshal(b, &tm)
+	return tm.Kind == kind
+}
+
+// node turns an object into a YAML node, by way of its JSON (the API
+// types' field names), without the null creationTimestamp.
+func node(obj any) (n *yaml.Node, ns, name string, err error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, "", "", err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, "", "", err
+	}
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+		ns, _ = md["namespace"].(string)
+		name, _ = md["name"].(string)
+	}
+	n = &yaml.Node{}
+	if err := n.Encode(m); err != nil {
+		return nil, "", "", err
+	}
+	return n, ns, name, nil
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// summary is the comment above a subject's objects.
+func (sp *SubjectPlan) summary() string {
+	rules, requests := 0, int64(0)
+	for _, gr := range sp.Roles {
+		rules += len(gr.Rules)
+		for _, r := range gr.Rules {
+			requests += r.Requests
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d rules in %d roles, for %d requests", describeSubject(sp.Subject, ""), rules, len(sp.Roles), requests)
+	if len(sp.LeftOut) > 0 {
+		var n int64
+		for _, l := range sp.LeftOut {
+			n += l.Requests()
+		}
+		fmt.Fprintf(&b, "\nleft out: %d requests, %d distinct:", n, len(sp.LeftOut))
+		const most = 20
+		for i, l := range sp.LeftOut {
+			if i == most {
+				fmt.Fprintf(&b, "\n  … and %d more (-o json lists them all)", len(sp.LeftOut)-most)
+				break
+			}
+			fmt.Fprintf(&b, "\n  %s ×%d (auditID %q): %s", describeRequest(&l.Request), l.Requests(), l.Example, quoteControl(l.Why))
+		}
+	}
+	return b.String()
+}
+
+// explain is the comment above a rule.
+func (r *GeneratedRule) explain() string {
+	classes := make([]string, len(r.Classes))
+	for i, c := range r.Classes {
+		classes[i] = c.String()
+	}
+	s := fmt.Sprintf("%d requests (%s), %s to %s, e.g. auditID %q", r.Requests, strings.Join(classes, ", "),
+		r.First.UTC().Format(time.RFC3339), r.Last.UTC().Format(time.RFC3339), r.Example)
+	for _, a := range r.Added {
+		if a == "websocket-create" {
+			s += "\ncreate added: kube-apiserver 1.35+ checks it too for exec, attach and portforward over WebSocket"
+		}
+	}
+	return s
+}
+
+// quoteControl keeps a reason (worded by us around values from the log or
+// a dump) on one line and free of characters that reorder or hide text.
+func quoteControl(s string) string {
+	return strings.Map(func(r rune) rune {
+		if !strconv.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
