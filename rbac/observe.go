@@ -247,13 +247,7 @@ func (o *Observations) Add(ev *auditlog.Event) {
 		sub = ev.User() // the request never ran as anyone else
 	}
 	if o.selected == nil || o.selected(sub) {
-		a := attrs.Request(ev, attrs.User(sub))
-		r := requestOf(&a, class)
-		if class == RBACAllowed || class == AdmissionDenied {
-			reason, _ := ev.Annotation(ReasonAnnotation)
-			r.Binding = string(bytes.TrimPrefix(reason, []byte(rbacAllowedPrefix)))
-		}
-		o.note(r, started, t, id)
+		o.note(requestFor(ev, sub, class), started, t, id)
 	}
 	if imp := ev.ImpersonatedUser(); imp != nil && len(imp.Username) > 0 && class != ImpersonationDenied {
 		o.impersonation(ev, imp, started, t, id)
@@ -323,6 +317,28 @@ func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo,
 			o.note(r, started, t, id)
 		}
 	}
+}
+
+// RequestFor is the request ev records as the authorizer saw it: its
+// subject (the impersonated user, if any; the impersonator, when the
+// impersonation was refused), attributes, class and binding.
+func RequestFor(ev *auditlog.Event) Request {
+	class := Classify(ev)
+	sub := subject(ev)
+	if class == ImpersonationDenied {
+		sub = ev.User()
+	}
+	return requestFor(ev, sub, class)
+}
+
+func requestFor(ev *auditlog.Event, sub *auditlog.UserInfo, class Class) Request {
+	a := attrs.Request(ev, attrs.User(sub))
+	r := requestOf(&a, class)
+	if class == RBACAllowed || class == AdmissionDenied {
+		reason, _ := ev.Annotation(ReasonAnnotation)
+		r.Binding = string(bytes.TrimPrefix(reason, []byte(rbacAllowedPrefix)))
+	}
+	return r
 }
 
 func requestOf(a *authorizer.AttributesRecord, class Class) Request {
