@@ -145,7 +145,7 @@ type Request struct {
 }
 
 // GroupList splits Groups.
-func (r *Request) GroupList() []string {
+func (r Request) GroupList() []string {
 	var out []string
 	for s := r.Groups; s != ""; {
 		n, rest, _ := strings.Cut(s, ":")
@@ -157,7 +157,7 @@ func (r *Request) GroupList() []string {
 }
 
 // Attributes are the request's authorization attributes.
-func (r *Request) Attributes() authorizer.AttributesRecord {
+func (r Request) Attributes() authorizer.AttributesRecord {
 	u := &user.DefaultInfo{Name: r.User, Groups: r.GroupList()}
 	if r.NonResource {
 		return authorizer.AttributesRecord{User: u, Verb: r.Verb, Path: r.Path}

@@ -137,3 +137,7 @@ func decodeStrict(t *testing.T, data []byte) int {
 }
 
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+func sharedGCE() (string, bool) { return audittest.SharedPath("kube-apiserver", "gce-like") }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
