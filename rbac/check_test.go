@@ -186,3 +186,47 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateOnlyWhatIsMissing: with the existing RBAC given, what it
+// allows is left out, and the rest generated.
+func TestGenerateOnlyWhatIsMissing(t *testing.T) {
+	set, _ := craftedSet(t)
+	obs := observe(t, nil, craftedLog(t))
+	plan, err := Generate(obs, GenerateOptions{Existing: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := plan.Set()
+	var bobPlan *SubjectPlan
+	for i := range plan.Subjects {
+		if plan.Subjects[i].Subject.Name == "bob" {
+			bobPlan = &plan.Subjects[i]
+		}
+	}
+	if bobPlan == nil {
+		t.Fatal("no plan for bob")
+	}
+	existing := map[string]bool{}
+	for _, l := range bobPlan.LeftOut {
+		if strings.HasPrefix(l.Why, "the existing RBAC allows it: ") {
+			existing[atomString(&l.Request)] = true
+		}
+	}
+	for _, a := range []string{"get /pods a", "list /secrets tls", "get /metrics"} {
+		if !existing[a] {
+			t.Errorf("%s: not left out as already allowed (%v)", a, existing)
+		}
+	}
+	for _, o := range obs.All() {
+		if !o.Class.NeedsRBAC() || isDefaultBinding(o.Binding) {
+			continue
+		}
+		a := o.Attributes()
+		if !set.Authorize(a).Allowed && !gen.AuthorizeRBAC(a).Allowed {
+			t.Errorf("%s by %s: allowed neither by the existing RBAC nor by what was generated", describeRequest(&o.Request), o.User)
+		}
+		if set.Authorize(a).Allowed && gen.AuthorizeRBAC(a).Allowed {
+			t.Errorf("%s by %s: generated though the existing RBAC allows it", describeRequest(&o.Request), o.User)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -218,7 +219,7 @@ func objectName(prefix string, s rbacv1.Subject) string {
 		raw = prefix + "sa:" + s.Namespace + ":" + s.Name
 	}
 	name := strings.Map(func(r rune) rune {
-		if r == '/' || r == '%' || r < 0x20 || r == 0x7f {
+		if r == '/' || r == '%' || !strconv.IsPrint(r) {
 			return '-'
 		}
 		return r

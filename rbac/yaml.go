@@ -105,7 +105,21 @@ func node(obj any) (n *yaml.Node, ns, name string, err error) {
 	if err := n.Encode(m); err != nil {
 		return nil, "", "", err
 	}
+	quoteUnprintable(n)
 	return n, ns, name, nil
+}
+
+// quoteUnprintable double-quotes the strings that hold characters a
+// reader cannot see (format and bidirectional controls, which YAML leaves
+// as they are), so that a value from the log at least shows where it
+// begins and ends.
+func quoteUnprintable(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && strings.IndexFunc(n.Value, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteUnprintable(c)
+	}
 }
 
 func mappingValue(n *yaml.Node, key string) *yaml.Node {

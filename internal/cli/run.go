@@ -105,8 +105,9 @@ Filters:
   a duration back from the newest event (30m, 2h, 1d) and bound stageTimestamp.
 
 Exit status:
-  0 ok; 1 query -e: last value false or null, policy lint: warnings; 2 usage
-  error; 3 query does not compile; 4 get: ID not found, query -e: no value;
+  0 ok; 1 query -e: last value false or null, policy lint: warnings, rbac
+  check: a request would be denied; 2 usage error; 3 query does not compile;
+  4 get: ID not found, query -e: no value;
   5 bad input (reported on stderr with file:line:column and byte offset; the
   events around it are still processed), a query error at run time, or policy
   lint errors.`
@@ -230,8 +231,10 @@ func isTerminal(x any) bool {
 }
 
 // escapeForTerminal makes attacker-controlled bytes (a userAgent can carry ANSI
-// and OSC sequences) inert: C0 controls other than tab, DEL, C1 controls and
-// invalid UTF-8 become visible \u/\x escapes.
+// and OSC sequences) inert: C0 controls other than tab, DEL, C1 controls, the
+// line and paragraph separators, the bidirectional controls (which reorder
+// what a terminal shows: "Trojan Source") and invalid UTF-8 become visible
+// \u/\x escapes.
 func escapeForTerminal(b []byte) []byte {
 	clean := true
 	for i := 0; i < len(b); {
@@ -263,7 +266,11 @@ func escapeForTerminal(b []byte) []byte {
 
 func unsafeRune(r rune, size int) bool {
 	return r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r <= 0x9f ||
-		r == 0x2028 || r == 0x2029 || r == utf8.RuneError && size == 1
+		r == 0x2028 || r == 0x2029 || r == utf8.RuneError && size == 1 || bidiControl(r)
+}
+
+func bidiControl(r rune) bool {
+	return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 // escapeLines is escapeForTerminal for a message of several lines.

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/auditq/auditq/internal/audittest"
+	"github.com/auditq/auditq/internal/fixture"
+)
+
+// runAll runs auditq and returns its exit status, stdout and stderr.
+func runAll(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runEnv(args, &env{stdout: &out, stderr: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+// writeCrafted writes requests with kube-apiserver's audit code to a file.
+func writeCrafted(t *testing.T, name string, reqs []fixture.Request) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := fixture.WriteRequests(&buf, time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), 3, "", reqs); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// rbacObjects decodes YAML documents strictly as rbac.authorization.k8s.io/v1
+// objects (unknown or duplicate fields fail) and counts them by kind.
+func rbacObjects(t *testing.T, y string) map[string]int {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := rbacv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	dec := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+	kinds := map[string]int{}
+	docs := utilyaml.NewYAMLReader(bufioOf(y))
+	for {
+		doc, err := docs.Read()
+		if err != nil {
+			break
+		}
+		if !bytes.Contains(doc, []byte("kind:")) {
+			continue // a document of comments only
+		}
+		_, gvk, err := dec.Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		kinds[gvk.Kind]++
+	}
+	return kinds
+}
+
+// TestRBACRoundTrip on the real set: generate for every subject (defaults
+// included), then check the log against what was generated: nothing is
+// denied (exit 0); and checked against nothing but one Role, the requests
+// are denied (exit 1).
+func TestRBACRoundTrip(t *testing.T) {
+	dir := audittest.Shared(t, "kube-apiserver", "gce-like")
+	code, out, stderr := runAll(t, "rbac", "generate", "--include-defaults", dir)
+	if code != 0 {
+		t.Fatalf("generate: exit %d\n%s", code, stderr)
+	}
+	kinds := rbacObjects(t, out)
+	if kinds["Role"] < 50 || kinds["RoleBinding"] != kinds["Role"] || kinds["ClusterRole"] != kinds["ClusterRoleBinding"] {
+		t.Fatalf("objects %v", kinds)
+	}
+	generated := filepath.Join(t.TempDir(), "generated.yaml")
+	if err := os.WriteFile(generated, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runAll(t, "rbac", "check", "--rbac", generated, "-o", "json", dir)
+	if code != 0 {
+		t.Fatalf("check against what generate wrote: exit %d\n%.2000s\n%s", code, out, stderr)
+	}
+	var rep struct {
+		Checked    int
+		Denied     []json.RawMessage
+		NowAllowed []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// Forbidden requests stay forbidden: nothing generated allows them.
+	if rep.Checked < 1000 || len(rep.Denied) != 0 || len(rep.NowAllowed) != 0 {
+		t.Fatalf("checked %d, denied %d, now allowed %d", rep.Checked, len(rep.Denied), len(rep.NowAllowed))
+	}
+	one := filepath.Join(t.TempDir(), "one.yaml")
+	os.WriteFile(one, []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: gce-like-0150}\nrules: []\n"), 0o600)
+	code, out, _ = runAll(t, "rbac", "check", "--rbac", one, dir)
+	if code != 1 || !strings.Contains(out, "WOULD BE DENIED") {
+		t.Fatalf("check against one empty Role: exit %d\n%.500s", code, out)
+	}
+}
+
+// TestRBACHostileNames: names from the log reach the terminal escaped, the
+// YAML quoted, and comments on one line.
+func TestRBACHostileNames(t *testing.T) {
+	evil := "x\x1b]52;c;cHduZWQ=\x07\x1b[2J\nkind: ClusterRoleBinding #\u202e"
+	u := fixture.HumanUser("mallory" + evil)
+	log := writeCrafted(t, "audit.log", []fixture.Request{
+		{Path: "/api/v1/namespaces/ns1/configmaps/c", Verb: "get", Resource: "configmaps", Namespace: "ns1", Name: "c" + evil, User: u,
+			Annotations: map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": "RBAC: allowed by RoleBinding \"b/ns1\" of Role \"r\" to User \"m" + evil + "\""}},
+		{Path: "/api/v1/namespaces/ns1/secrets/s", Verb: "get", Resource: "secrets", Namespace: "ns1", Name: "s" + evil, User: u, Code: 403,
+			Annotations: map[string]string{"authorization.k8s.io/decision": "forbid", "authorization.k8s.io/reason": ""}},
+	})
+	code, out, stderr := runAll(t, "rbac", "generate", log)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, bad := range []string{"\x1b", "\x07", "\nkind: ClusterRoleBinding #"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("generate wrote %q raw:\n%s", bad, out)
+		}
+	}
+	// A bidirectional control is kept only inside a value, where the RBAC
+	// needs it exact, and quoted; never in a comment or a generated name.
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, "\u202e"); i >= 0 && (!strings.Contains(line[:i], `"`) || strings.HasPrefix(strings.TrimSpace(line), "#") || strings.Contains(line, "auditq:user:")) {
+			t.Errorf("a bidirectional control outside a quoted value: %q", line)
+		}
+	}
+	if kinds := rbacObjects(t, out); kinds["Role"] != 1 || kinds["RoleBinding"] != 1 || len(kinds) != 2 {
+		t.Errorf("objects %v", kinds)
+	}
+	dump := filepath.Join(t.TempDir(), "none.yaml")
+	os.WriteFile(dump, []byte("apiVersion: v1\nkind: List\nitems: []\n"), 0o600)
+	code, out, _ = runAll(t, "rbac", "check", "--rbac", dump, log)
+	if code != 1 || strings.ContainsAny(out, "\x1b\x07\u202e") {
+		t.Errorf("check: exit %d, raw controls in:\n%q", code, out)
+	}
+}
+
+// TestRBACDamagedInput: a truncated last line (a live log being written)
+// and a bad line in the middle are reported with their positions, the
+// events around them still count, and the exit status is 5; it ends.
+func TestRBACDamagedInput(t *testing.T) {
+	log := writeCrafted(t, "audit.log", []fixture.Request{
+		{Path: "/api/v1/namespaces/ns1/pods", Verb: "list", Resource: "pods", Namespace: "ns1", User: fixture.HumanUser("bob"),
+			Annotations: map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": `RBAC: allowed by RoleBinding "b/ns1" of Role "r" to User "bob"`}},
+		{Path: "/api/v1/namespaces/ns1/services", Verb: "list", Resource: "services", Namespace: "ns1", User: fixture.HumanUser("bob"),
+			Annotations: map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": `RBAC: allowed by RoleBinding "b/ns1" of Role "r" to User "bob"`}},
+	})
+	data, _ := os.ReadFile(log)
+	lines := strings.SplitAfter(string(data), "\n")
+	damaged := lines[0] + "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":7}\n" + strings.Join(lines[1:], "")
+	damaged = damaged[:len(damaged)-40] // the last line cut short
+	os.WriteFile(log, []byte(damaged), 0o600)
+	code, out, stderr := runAll(t, "rbac", "generate", log)
+	if code != 5 {
+		t.Fatalf("exit %d, want 5\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "audit.log:2:") || !strings.Contains(out, "- pods") {
+		t.Errorf("stderr:\n%s\nstdout:\n%s", stderr, out)
+	}
+}
+
+func bufioOf(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
