@@ -284,8 +284,7 @@ func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo,
 	if slices.ContainsFunc(by.Groups, func(g []byte) bool { return string(g) == PrivilegedGroup }) {
 		class = Privileged
 	}
-	u := attrs.User(by)
-	base := Request{User: u.Name, Groups: joinGroups(u.Groups), Verb: "impersonate", Class: class}
+	base := Request{User: string(by.Username), Groups: joinGroupBytes(by.Groups), Verb: "impersonate", Class: class}
 	name := string(imp.Username)
 	auto := map[string]bool{user.AllAuthenticated: true}
 	r := base
@@ -332,8 +331,9 @@ func RequestFor(ev *auditlog.Event) Request {
 }
 
 func requestFor(ev *auditlog.Event, sub *auditlog.UserInfo, class Class) Request {
-	a := attrs.Request(ev, attrs.User(sub))
+	a := attrs.Request(ev, nil) // the user goes into the key as it is
 	r := requestOf(&a, class)
+	r.User, r.Groups = string(sub.Username), joinGroupBytes(sub.Groups)
 	if class == RBACAllowed || class == AdmissionDenied {
 		reason, _ := ev.Annotation(ReasonAnnotation)
 		r.Binding = string(bytes.TrimPrefix(reason, []byte(rbacAllowedPrefix)))
@@ -342,13 +342,27 @@ func requestFor(ev *auditlog.Event, sub *auditlog.UserInfo, class Class) Request
 }
 
 func requestOf(a *authorizer.AttributesRecord, class Class) Request {
-	r := Request{User: a.User.GetName(), Groups: joinGroups(a.User.GetGroups()), Verb: a.Verb, Class: class}
+	r := Request{Verb: a.Verb, Class: class}
 	if !a.ResourceRequest {
 		r.NonResource, r.Path = true, a.Path
 		return r
 	}
 	r.APIGroup, r.Resource, r.Subresource, r.Namespace, r.Name = a.APIGroup, a.Resource, a.Subresource, a.Namespace, a.Name
 	return r
+}
+
+func joinGroupBytes(gs [][]byte) string {
+	n := 0
+	for _, g := range gs {
+		n += len(g) + 4
+	}
+	b := make([]byte, 0, n)
+	for _, g := range gs {
+		b = strconv.AppendInt(b, int64(len(g)), 10)
+		b = append(b, ':')
+		b = append(b, g...)
+	}
+	return string(b)
 }
 
 func joinGroups(gs []string) string {
