@@ -141,13 +141,13 @@ func (sp *SubjectPlan) summary() string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d rules in %d roles, for %d requests", describeSubject(sp.Subject, ""), rules, len(sp.Roles), requests)
+	fmt.Fprintf(&b, "%s: %s in %s, for %s", describeSubject(sp.Subject, ""), plural(int64(rules), "rule"), plural(int64(len(sp.Roles)), "role"), plural(requests, "request"))
 	if len(sp.LeftOut) > 0 {
 		var n int64
 		for _, l := range sp.LeftOut {
 			n += l.Requests()
 		}
-		fmt.Fprintf(&b, "\nleft out: %d requests, %d distinct:", n, len(sp.LeftOut))
+		fmt.Fprintf(&b, "\nleft out: %s, %d distinct:", plural(n, "request"), len(sp.LeftOut))
 		const most = 20
 		for i, l := range sp.LeftOut {
 			if i == most {
@@ -166,7 +166,7 @@ func (r *GeneratedRule) explain() string {
 	for i, c := range r.Classes {
 		classes[i] = c.String()
 	}
-	s := fmt.Sprintf("%d requests (%s), %s to %s, e.g. auditID %q", r.Requests, strings.Join(classes, ", "),
+	s := fmt.Sprintf("%s (%s), %s to %s, e.g. auditID %q", plural(r.Requests, "request"), strings.Join(classes, ", "),
 		r.First.UTC().Format(time.RFC3339), r.Last.UTC().Format(time.RFC3339), r.Example)
 	for _, a := range r.Added {
 		if a == "websocket-create" {
@@ -185,4 +185,11 @@ func quoteControl(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }

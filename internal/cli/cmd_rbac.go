@@ -430,7 +430,11 @@ func ruleString(r *rbacv1.PolicyRule) string {
 	var parts []string
 	add := func(k string, vs []string) {
 		if len(vs) > 0 {
-			parts = append(parts, k+"="+strings.Join(vs, ","))
+			shown := make([]string, len(vs))
+			for i, v := range vs {
+				shown[i] = cmpOr(v, `""`) // the core group
+			}
+			parts = append(parts, k+"="+strings.Join(shown, ","))
 		}
 	}
 	add("verbs", r.Verbs)
@@ -439,4 +443,11 @@ func ruleString(r *rbacv1.PolicyRule) string {
 	add("resourceNames", r.ResourceNames)
 	add("nonResourceURLs", r.NonResourceURLs)
 	return strings.Join(parts, " ")
+}
+
+func cmpOr(s, empty string) string {
+	if s == "" {
+		return empty
+	}
+	return s
 }
