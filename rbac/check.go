@@ -1,6 +1,7 @@
 package rbac
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -8,6 +9,14 @@ import (
 type Verdict struct {
 	Observed
 	Decision Decision `json:"decision"`
+}
+
+// MarshalJSON writes the request as Observed does, and the decision.
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		observedJSON
+		Decision Decision `json:"decision"`
+	}{v.toJSON(), v.Decision})
 }
 
 // CheckReport is what Check found.
@@ -34,7 +43,7 @@ type CheckReport struct {
 // Check replays every observed request against set, as kube-apiserver's
 // privileged group and RBAC authorizer would decide it.
 func Check(obs *Observations, set *Set) *CheckReport {
-	rep := &CheckReport{}
+	rep := &CheckReport{Denied: []Verdict{}, NowAllowed: []Verdict{}}
 	for _, o := range obs.All() {
 		rep.window(&o.Seen)
 		if !o.Class.NeedsRBAC() && o.Class != Forbidden {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -91,6 +92,14 @@ type LeftOut struct {
 	Why string `json:"why"`
 }
 
+// MarshalJSON writes the request as Observed does, and why.
+func (l LeftOut) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		observedJSON
+		Why string `json:"why"`
+	}{l.toJSON(), l.Why})
+}
+
 // Generate makes least-privilege Roles and bindings for every subject of
 // obs: a User, or a ServiceAccount for service-account usernames (a log
 // cannot tell which of a user's groups a grant was meant for). Only the
@@ -109,7 +118,7 @@ func Generate(obs *Observations, opts GenerateOptions) (*Plan, error) {
 	for _, o := range obs.All() {
 		sp := bySubject[o.User]
 		if sp == nil {
-			sp = &SubjectPlan{Subject: subjectOf(o.User)}
+			sp = &SubjectPlan{Subject: subjectOf(o.User), Roles: []GeneratedRole{}, LeftOut: []LeftOut{}}
 			bySubject[o.User] = sp
 			order = append(order, o.User)
 		}
@@ -143,7 +152,7 @@ func Generate(obs *Observations, opts GenerateOptions) (*Plan, error) {
 			}
 		}
 	}
-	plan := &Plan{}
+	plan := &Plan{Subjects: []SubjectPlan{}}
 	for _, u := range order {
 		sp := bySubject[u]
 		var nss []string

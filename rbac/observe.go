@@ -3,6 +3,7 @@ package rbac
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,24 +125,24 @@ func subject(ev *auditlog.Event) *auditlog.UserInfo {
 // Request is one distinct request as the authorizer saw it, with what
 // decided it. It is comparable: the key of Observations.
 type Request struct {
-	User string
+	User string `json:"user"`
 	// Groups are the user's groups, each prefixed by its length and a colon
-	// (a group name may hold any character): see GroupList.
-	Groups string
+	// (a group name may hold any character): see GroupList. JSON has the list.
+	Groups string `json:"-"`
 	// NonResource requests have a Verb (the lowercased HTTP method) and a
 	// Path, without the query; the rest is empty.
-	NonResource bool
-	Path        string
-	Verb        string
-	APIGroup    string
-	Resource    string
-	Subresource string
-	Namespace   string
-	Name        string
-	Class       Class
+	NonResource bool   `json:"nonResource,omitempty"`
+	Path        string `json:"path,omitempty"`
+	Verb        string `json:"verb"`
+	APIGroup    string `json:"apiGroup,omitempty"`
+	Resource    string `json:"resource,omitempty"`
+	Subresource string `json:"subresource,omitempty"`
+	Namespace   string `json:"namespace,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Class       Class  `json:"class"`
 	// Binding is what the reason of an RBAC allow names:
 	// `RoleBinding "b/ns" of Role "r" to ServiceAccount "sa/ns"`.
-	Binding string
+	Binding string `json:"binding,omitempty"`
 }
 
 // GroupList splits Groups.
@@ -171,11 +172,13 @@ type Seen struct {
 	// Completed counts ResponseComplete and Panic events, Started
 	// ResponseStarted ones; a long-running request (watch, exec) writes
 	// both, others only the first, so the requests are the larger count.
-	Completed, Started int64
-	First, Last        time.Time
+	Completed int64     `json:"completed"`
+	Started   int64     `json:"started"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
 	// Example is the auditID of the first event (the smallest, among the
 	// earliest), so that merged partials name the same one in any order.
-	Example string
+	Example string `json:"exampleAuditID"`
 }
 
 // Requests counts the requests seen: one event per request, whichever of
@@ -397,6 +400,24 @@ type Observed struct {
 	Request
 	Seen
 }
+
+// observedJSON is an Observed as JSON: its fields, the groups as a list
+// and the count of requests.
+type observedJSON struct {
+	plainObserved
+	Groups   []string `json:"groups"`
+	Requests int64    `json:"requests"`
+}
+
+type plainObserved Observed // without the MarshalJSON method
+
+func (o Observed) toJSON() observedJSON {
+	return observedJSON{plainObserved(o), o.GroupList(), o.Requests()}
+}
+
+// MarshalJSON writes the request's fields, its groups as a list, and the
+// count of requests beside the stages' counts.
+func (o Observed) MarshalJSON() ([]byte, error) { return json.Marshal(o.toJSON()) }
 
 // All lists the distinct requests, by user, then namespace, then the rest
 // of the request, then class.

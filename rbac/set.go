@@ -140,11 +140,11 @@ func aggregate(in []*rbacv1.ClusterRole) ([]*rbacv1.ClusterRole, error) {
 
 // Binding names one binding of a Set and the subject of it that applied.
 type Binding struct {
-	Kind      string // "ClusterRoleBinding" or "RoleBinding"
-	Namespace string // a RoleBinding's
-	Name      string
-	RoleRef   rbacv1.RoleRef
-	Subject   rbacv1.Subject
+	Kind      string         `json:"kind"` // "ClusterRoleBinding" or "RoleBinding"
+	Namespace string         `json:"namespace,omitempty"`
+	Name      string         `json:"name"`
+	RoleRef   rbacv1.RoleRef `json:"roleRef"`
+	Subject   rbacv1.Subject `json:"subject"`
 }
 
 // String describes the binding as the RBAC authorizer's reasons do:
@@ -171,17 +171,17 @@ func describeSubject(s rbacv1.Subject, bindingNamespace string) string {
 // Decision is what kube-apiserver's authorizers (the privileged group, then
 // RBAC) decide for a request.
 type Decision struct {
-	Allowed bool
+	Allowed bool `json:"allowed"`
 	// Privileged: allowed for membership of system:masters; RBAC was not asked.
-	Privileged bool
+	Privileged bool `json:"privileged,omitempty"`
 	// Reason is worded as the authorizer words it, as the audit annotation
 	// authorization.k8s.io/reason records it: "RBAC: allowed by …", or the
 	// errors met on a refusal ("" when none).
-	Reason string
+	Reason string `json:"reason"`
 	// Binding and Rule (an index into the role's rules) allowed the request.
-	Binding Binding
-	Rule    int
-	Errors  []error // bindings whose role could not be resolved
+	Binding Binding `json:"binding,omitzero"`
+	Rule    int     `json:"rule"`
+	Errors  []error `json:"-"` // bindings whose role could not be resolved (in Reason)
 }
 
 // Authorize decides a request as kube-apiserver does with the privileged

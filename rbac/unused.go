@@ -54,7 +54,7 @@ type RuleUsage struct {
 // seen (every binding, when all subjects were selected: those that apply to
 // no one seen are unused too).
 func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
-	rep := &UnusedReport{Events: obs.Events()}
+	rep := &UnusedReport{Events: obs.Events(), Bindings: []BindingUsage{}}
 	type ruleKey struct {
 		kind, ns, name string
 		rule           int
@@ -94,7 +94,7 @@ func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 		u.reqs = append(u.reqs, o.Request)
 	}
 	report := func(kind, ns, name string, ref rbacv1.RoleRef, subjects []rbacv1.Subject) {
-		var seen []string
+		seen := []string{}
 		for _, u := range users {
 			if _, ok := appliesTo(u, subjects, ns); ok && !slices.Contains(seen, u.Name) {
 				seen = append(seen, u.Name)
@@ -104,13 +104,13 @@ func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 			return
 		}
 		slices.Sort(seen)
-		bu := BindingUsage{Kind: kind, Namespace: ns, Name: name, RoleRef: ref, Subjects: subjects, SubjectsSeen: seen}
+		bu := BindingUsage{Kind: kind, Namespace: ns, Name: name, RoleRef: ref, Subjects: subjects, SubjectsSeen: seen, Rules: []RuleUsage{}}
 		rules, err := set.roleRules(ref, ns)
 		if err != nil {
 			bu.Error = err.Error()
 		}
 		for i, r := range rules {
-			ru := RuleUsage{Rule: r, Dangerous: dangers(&r)}
+			ru := RuleUsage{Rule: r, Dangerous: dangers(&r), Used: []string{}}
 			if u := uses[ruleKey{kind, ns, name, i}]; u != nil {
 				ru.Requests = u.requests
 				bu.Requests += u.requests
@@ -157,7 +157,7 @@ func atomString(r *Request) string {
 // verb × URL) each, as component-helpers' BreakdownRule does, and lists
 // those no request matched. A wildcard stays one atom ("*").
 func unusedAtoms(rule *rbacv1.PolicyRule, reqs []Request) []string {
-	var out []string
+	out := []string{}
 	try := func(r rbacv1.PolicyRule, label string) {
 		for i := range reqs {
 			a := reqs[i].Attributes()

@@ -207,12 +207,7 @@ func runRBACGenerate(e *env, o *rbacGenerateOptions, args []string) error {
 	}
 	var b bytes.Buffer
 	if o.output == "json" {
-		doc := struct {
-			*rbac.Plan
-			Problems int `json:"problems"`
-		}{plan, s.problems}
-		out, _ := json.MarshalIndent(doc, "", "  ")
-		b.Write(append(out, '\n'))
+		writeJSONWithProblems(&b, plan, s.problems)
 	} else if err := plan.WriteYAML(&b); err != nil {
 		return &exitError{exitBadInput, escapeCell(err.Error())}
 	}
@@ -252,11 +247,28 @@ RBAC break what ran last week?"), 5 on unreadable input.
 }
 
 func runRBACCheck(e *env, o *rbacOptions, args []string) error {
+	var denied bool
+	err := o.againstDump(e, args, "the RBAC to check the requests against", "the check covers the events that could be read",
+		func(obs *rbac.Observations, set *rbac.Set) (any, func(*bytes.Buffer)) {
+			rep := rbac.Check(obs, set)
+			denied = len(rep.Denied) > 0
+			return rep, func(b *bytes.Buffer) { renderCheck(b, rep) }
+		})
+	if err == nil && denied {
+		return &exitError{exitFalsy, ""}
+	}
+	return err
+}
+
+// againstDump runs a command that holds the observed requests against
+// --rbac dumps: it loads them, reads the inputs, and writes what report
+// makes of both, as JSON (with the count of input problems) or a table.
+func (o *rbacOptions) againstDump(e *env, args []string, dumpIs, covers string, report func(*rbac.Observations, *rbac.Set) (any, func(*bytes.Buffer))) error {
 	if err := checkChoice("-o", o.output, "table", "json"); err != nil {
 		return err
 	}
 	if len(o.dumps) == 0 {
-		return &exitError{exitUsage, "--rbac DUMP is required: the RBAC to check the requests against"}
+		return &exitError{exitUsage, "--rbac DUMP is required: " + dumpIs}
 	}
 	set, err := o.loadDumps(e)
 	if err != nil {
@@ -266,26 +278,25 @@ func runRBACCheck(e *env, o *rbacOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep := rbac.Check(obs, set)
+	doc, table := report(obs, set)
 	var b bytes.Buffer
 	if o.output == "json" {
-		doc := struct {
-			*rbac.CheckReport
-			Problems int `json:"problems"`
-		}{rep, s.problems}
-		out, _ := json.MarshalIndent(doc, "", "  ")
-		b.Write(append(out, '\n'))
+		writeJSONWithProblems(&b, doc, s.problems)
 	} else {
-		renderCheck(&b, rep)
+		table(&b)
 	}
 	s.write(b.Bytes())
-	if err := s.finish("the check covers the events that could be read"); err != nil {
-		return err
-	}
-	if len(rep.Denied) > 0 {
-		return &exitError{exitFalsy, ""}
-	}
-	return nil
+	return s.finish(covers)
+}
+
+// writeJSONWithProblems writes doc's JSON object with "problems" added.
+func writeJSONWithProblems(b *bytes.Buffer, doc any, problems int) {
+	raw, _ := json.Marshal(doc)
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m)
+	m["problems"], _ = json.Marshal(problems)
+	out, _ := json.MarshalIndent(m, "", "  ")
+	b.Write(append(out, '\n'))
 }
 
 func renderCheck(b *bytes.Buffer, rep *rbac.CheckReport) {
@@ -366,35 +377,12 @@ monthly job or a failover. The window is printed with the verdicts.
 }
 
 func runRBACUnused(e *env, o *rbacOptions, args []string) error {
-	if err := checkChoice("-o", o.output, "table", "json"); err != nil {
-		return err
-	}
-	if len(o.dumps) == 0 {
-		return &exitError{exitUsage, "--rbac DUMP is required: the RBAC whose use to report"}
-	}
-	set, err := o.loadDumps(e)
-	if err != nil {
-		return err
-	}
 	all := len(o.filter.ServiceAccounts)+len(o.filter.Users)+len(o.filter.Groups) == 0
-	obs, s, err := o.observe(e, args)
-	if err != nil {
-		return err
-	}
-	rep := rbac.Unused(obs, set, all)
-	var b bytes.Buffer
-	if o.output == "json" {
-		doc := struct {
-			*rbac.UnusedReport
-			Problems int `json:"problems"`
-		}{rep, s.problems}
-		out, _ := json.MarshalIndent(doc, "", "  ")
-		b.Write(append(out, '\n'))
-	} else {
-		renderUnused(&b, rep)
-	}
-	s.write(b.Bytes())
-	return s.finish("the report covers the events that could be read")
+	return o.againstDump(e, args, "the RBAC whose use to report", "the report covers the events that could be read",
+		func(obs *rbac.Observations, set *rbac.Set) (any, func(*bytes.Buffer)) {
+			rep := rbac.Unused(obs, set, all)
+			return rep, func(b *bytes.Buffer) { renderUnused(b, rep) }
+		})
 }
 
 func renderUnused(b *bytes.Buffer, rep *rbac.UnusedReport) {

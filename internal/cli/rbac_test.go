@@ -174,3 +174,57 @@ func TestRBACDamagedInput(t *testing.T) {
 }
 
 func bufioOf(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// TestRBACJSON: -o json of the three commands, for machines: requests with
+// their groups as a list, counts, why each was left out, the problems.
+func TestRBACJSON(t *testing.T) {
+	allow := map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": `RBAC: allowed by RoleBinding "b/ns1" of Role "r" to User "bob"`}
+	log := writeCrafted(t, "audit.log", []fixture.Request{
+		{Path: "/api/v1/namespaces/ns1/pods", Verb: "list", Resource: "pods", Namespace: "ns1", User: fixture.HumanUser("bob", "dev"), Annotations: allow},
+		{Path: "/api/v1/namespaces/ns1/secrets", Verb: "list", Resource: "secrets", Namespace: "ns1", User: fixture.HumanUser("bob", "dev"), Code: 403,
+			Annotations: map[string]string{"authorization.k8s.io/decision": "forbid", "authorization.k8s.io/reason": ""}},
+	})
+	code, out, stderr := runAll(t, "rbac", "generate", "-o", "json", log)
+	var plan struct {
+		Subjects []struct {
+			Subject struct{ Kind, Name string }
+			Roles   []struct {
+				Namespace string
+				Rules     []struct {
+					Rule     struct{ Verbs, Resources []string }
+					Requests int
+				}
+			}
+			LeftOut []struct {
+				User, Verb, Resource, Why string
+				Groups                    []string
+				Requests                  int
+			}
+		}
+		Problems *int
+	}
+	if err := json.Unmarshal([]byte(out), &plan); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, stderr)
+	}
+	if len(plan.Subjects) != 1 || plan.Problems == nil || *plan.Problems != 0 {
+		t.Fatalf("%s", out)
+	}
+	sp := plan.Subjects[0]
+	if sp.Subject.Kind != "User" || sp.Subject.Name != "bob" || len(sp.Roles) != 1 || sp.Roles[0].Rules[0].Requests != 1 ||
+		strings.Join(sp.Roles[0].Rules[0].Rule.Resources, ",") != "pods" {
+		t.Errorf("plan: %s", out)
+	}
+	if len(sp.LeftOut) != 1 || sp.LeftOut[0].Resource != "secrets" || !strings.HasPrefix(sp.LeftOut[0].Why, "refused: forbidden") ||
+		strings.Join(sp.LeftOut[0].Groups, ",") != "dev,system:authenticated" || sp.LeftOut[0].Requests != 1 {
+		t.Errorf("left out: %+v", sp.LeftOut)
+	}
+	dump := filepath.Join(t.TempDir(), "none.yaml")
+	os.WriteFile(dump, []byte("apiVersion: v1\nkind: List\nitems: []\n"), 0o600)
+	for _, cmd := range []string{"check", "unused"} {
+		code, out, _ := runAll(t, "rbac", cmd, "--rbac", dump, "-o", "json", log)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil || m["problems"] == nil || code != map[string]int{"check": 1, "unused": 0}[cmd] {
+			t.Errorf("%s: exit %d, %v\n%s", cmd, code, err, out)
+		}
+	}
+}
