@@ -115,8 +115,8 @@ func TestCheckCrafted(t *testing.T) {
 	}
 	// Allowed: bob's /metrics (through the aggregated role), pods/a, the
 	// secrets list by name. Not decided by RBAC: root, the node, the
-	// webhook's, the refused impersonation.
-	if rep.Checked != len(want)+1+3 || rep.NotChecked != 4 {
+	// webhook's, the refused impersonation, the 403 without a decision.
+	if rep.Checked != len(want)+1+3 || rep.NotChecked != 5 {
 		t.Errorf("checked %d, not checked %d", rep.Checked, rep.NotChecked)
 	}
 }

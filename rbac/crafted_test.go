@@ -76,6 +76,9 @@ func craftedRequests() []fixture.Request {
 		// No decision recorded (an old policy, an export that drops
 		// annotations): granted, and said so.
 		{Path: "/apis/apps/v1/namespaces/ns3/deployments/web", Verb: "get", Group: "apps", Resource: "deployments", Namespace: "ns3", Name: "web", User: bob},
+		// A 403 and no decision recorded: refused by someone, not granted.
+		{Path: "/api/v1/namespaces/ns4/pods", Verb: "list", Resource: "pods", Namespace: "ns4", User: bob, Code: 403,
+			Status: &metav1.Status{Status: "Failure", Reason: "Forbidden", Code: 403, Message: `pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "ns4"`}},
 		// Unauthenticated: no subject.
 		{Path: "/api/v1/pods", Verb: "list", Resource: "pods", Code: 401},
 		// A default binding of every cluster allowed it.
@@ -136,6 +139,7 @@ func TestClassesAndAttributes(t *testing.T) {
 		{"Node authorizer", func(r *Request) bool { return r.User == "system:node:n1" }, OtherAuthorizer, nil},
 		{"webhook", func(r *Request) bool { return r.Resource == "configmaps" && r.Verb == "list" }, OtherAuthorizer, nil},
 		{"no decision", func(r *Request) bool { return r.Resource == "deployments" }, Unknown, nil},
+		{"403, no decision", func(r *Request) bool { return r.Namespace == "ns4" }, Refused, nil},
 	} {
 		got := find(obs, tt.match)
 		if len(got) != 1 {
@@ -193,6 +197,7 @@ func TestGenerateCrafted(t *testing.T) {
 		{req("bob", "watch", "configmaps", "", "ns1", ""), true},
 		{req("bob", "list", "configmaps", "", "ns1", ""), false}, // a webhook allowed it
 		{req("bob", "get", "pods", "", "ns2", "a"), false},       // namespaces not widened
+		{req("bob", "list", "pods", "", "ns4", ""), false},       // refused, no decision
 		{req("alice", "list", "pods", "", "ns2", ""), true},
 		{req("alice", "list", "secrets", "", "ns2", ""), false},
 		{Request{User: "bob", Verb: "impersonate", Resource: "users", Name: "alice"}, true},

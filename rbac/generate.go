@@ -183,7 +183,7 @@ func leaveOut(o *Observed, opts GenerateOptions) string {
 		return "allowed for system:masters: RBAC was not asked"
 	case OtherAuthorizer:
 		return "allowed by another authorizer (Node, a webhook)"
-	case Forbidden, ImpersonationDenied:
+	case Forbidden, ImpersonationDenied, Refused:
 		if !opts.IncludeForbidden {
 			return "refused: " + o.Class.String() + " (--include-forbidden grants it)"
 		}

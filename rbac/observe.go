@@ -48,11 +48,13 @@ const (
 	// ImpersonationDenied: the impersonator may not impersonate; the
 	// request's objectRef is the one it tried to make as someone else.
 	ImpersonationDenied
+	// Refused: 403 with no decision recorded: RBAC or admission refused it.
+	Refused
 	// Unauthenticated: 401, no subject.
 	Unauthenticated
 )
 
-var classNames = [...]string{"unknown", "rbac-allowed", "privileged", "other-authorizer", "forbidden", "admission-denied", "impersonation-allowed", "impersonation-denied", "unauthenticated"}
+var classNames = [...]string{"unknown", "rbac-allowed", "privileged", "other-authorizer", "forbidden", "admission-denied", "impersonation-allowed", "impersonation-denied", "refused", "unauthenticated"}
 
 func (c Class) String() string {
 	if int(c) < len(classNames) {
@@ -73,7 +75,7 @@ func (c Class) NeedsRBAC() bool {
 // Classify says what decided the request ev records, from its decision
 // and reason annotations and its response code, tried in this order: 401;
 // a 403 with no decision whose message says the impersonation was refused;
-// forbid; a 403 after an allow; an allow by RBAC, for system:masters (an
+// another 403 with no decision; forbid; a 403 after an allow; an allow by RBAC, for system:masters (an
 // empty reason), or by another authorizer.
 func Classify(ev *auditlog.Event) Class {
 	code := ev.Code()
@@ -82,8 +84,11 @@ func Classify(ev *auditlog.Event) Class {
 	}
 	decision, ok := ev.Annotation(DecisionAnnotation)
 	if !ok {
-		if code == 403 && impersonationRefused(ev) {
+		switch {
+		case code == 403 && impersonationRefused(ev):
 			return ImpersonationDenied
+		case code == 403:
+			return Refused
 		}
 		return Unknown
 	}
