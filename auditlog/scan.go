@@ -2,11 +2,14 @@ package auditlog
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"runtime"
 	"slices"
+	"time"
 )
 
 // Scanning: a rotated set, a directory or a stream read on every core, with
@@ -94,11 +97,17 @@ func snapshot(paths []string, cfg *config) (files []string, opened map[string]*o
 			} // else the read reports it
 		}
 		again, _ := expand(paths, nil, false)
-		if slices.Equal(before, again) || try == 2 {
+		// A path that is not there may be an active log between lumberjack's
+		// rename and its create: look again, a little later, before saying so.
+		missing := slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, fs.ErrNotExist) })
+		if slices.Equal(before, again) && (!missing || try >= 4) || try == 6 {
 			return files, opened, again, errs
 		}
 		for _, f := range opened {
 			f.Close()
+		}
+		if missing {
+			time.Sleep(time.Duration(try+1) * time.Millisecond)
 		}
 	}
 }
