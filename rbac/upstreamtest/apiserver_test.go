@@ -76,25 +76,35 @@ func TestGeneratedRBACOnARealAPIServer(t *testing.T) {
 	// kubectl apply, as a user would.
 	tmp := t.TempDir()
 	kubeconfig := filepath.Join(tmp, "kubeconfig")
+	ca := cfg.TLSClientConfig.CAData
+	if len(ca) == 0 {
+		if ca, err = os.ReadFile(cfg.TLSClientConfig.CAFile); err != nil {
+			t.Fatal(err)
+		}
+	}
 	os.WriteFile(kubeconfig, fmt.Appendf(nil, `apiVersion: v1
 kind: Config
-clusters: [{name: test, cluster: {server: %q, certificate-authority-data: %q}}]
+clusters: [{name: test, cluster: {server: %q, certificate-authority-data: %q, tls-server-name: %q}}]
 users: [{name: admin, user: {token: %q}}]
 contexts: [{name: test, context: {cluster: test, user: admin}}]
 current-context: test
-`, cfg.Host, b64(cfg.TLSClientConfig.CAData), cfg.BearerToken), 0o600)
+`, cfg.Host, b64(ca), cfg.TLSClientConfig.ServerName, cfg.BearerToken), 0o600)
 	generated := filepath.Join(tmp, "generated.yaml")
 	os.WriteFile(generated, yaml.Bytes(), 0o600)
 	// The namespaces the Roles go in, first.
+	var nsYAML bytes.Buffer
 	namespaces := map[string]bool{}
 	for _, sp := range plan.Subjects {
 		for _, r := range sp.Roles {
 			if r.Namespace != "" && !namespaces[r.Namespace] {
 				namespaces[r.Namespace] = true
-				run(t, kubectl, "--kubeconfig", kubeconfig, "create", "namespace", r.Namespace)
+				fmt.Fprintf(&nsYAML, "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: %q}\n", r.Namespace)
 			}
 		}
 	}
+	nsFile := filepath.Join(tmp, "namespaces.yaml")
+	os.WriteFile(nsFile, nsYAML.Bytes(), 0o600)
+	run(t, kubectl, "--kubeconfig", kubeconfig, "apply", "-f", nsFile)
 	out := run(t, kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", generated)
 	if n := strings.Count(out, " serverside-applied"); n < 100 {
 		t.Fatalf("kubectl apply: %d objects applied\n%s", n, out)
