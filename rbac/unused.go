@@ -8,6 +8,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/component-helpers/auth/rbac/validation"
 )
 
 // UnusedReport is, per binding, the granted permissions no request in the
@@ -153,41 +154,32 @@ func atomString(r *Request) string {
 	return s
 }
 
-// unusedAtoms breaks a rule into one verb × group × resource × name (or
-// verb × URL) each, as component-helpers' BreakdownRule does, and lists
-// those no request matched. A wildcard stays one atom ("*").
+// unusedAtoms breaks a rule into one group × resource × verb × name (or
+// URL × verb) each, with component-helpers' BreakdownRule (what
+// kube-apiserver's escalation check compares), and lists those no request
+// matched. A wildcard stays one atom ("*").
 func unusedAtoms(rule *rbacv1.PolicyRule, reqs []Request) []string {
 	out := []string{}
-	try := func(r rbacv1.PolicyRule, label string) {
+	for _, atom := range validation.BreakdownRule(*rule) {
+		used := false
 		for i := range reqs {
-			a := reqs[i].Attributes()
-			if RuleAllows(a, &r) {
-				return
+			if RuleAllows(reqs[i].Attributes(), &atom) {
+				used = true
+				break
 			}
+		}
+		if used {
+			continue
+		}
+		if len(atom.NonResourceURLs) > 0 {
+			out = append(out, atom.Verbs[0]+" "+atom.NonResourceURLs[0])
+			continue
+		}
+		label := atom.Verbs[0] + " " + atom.APIGroups[0] + "/" + atom.Resources[0]
+		if len(atom.ResourceNames) > 0 {
+			label += " " + atom.ResourceNames[0]
 		}
 		out = append(out, label)
-	}
-	for _, v := range rule.Verbs {
-		for _, u := range rule.NonResourceURLs {
-			try(rbacv1.PolicyRule{Verbs: []string{v}, NonResourceURLs: []string{u}}, v+" "+u)
-		}
-		for _, g := range rule.APIGroups {
-			for _, res := range rule.Resources {
-				names := rule.ResourceNames
-				if len(names) == 0 {
-					names = []string{""}
-				}
-				for _, n := range names {
-					r := rbacv1.PolicyRule{Verbs: []string{v}, APIGroups: []string{g}, Resources: []string{res}}
-					label := v + " " + g + "/" + res
-					if n != "" {
-						r.ResourceNames = []string{n}
-						label += " " + n
-					}
-					try(r, label)
-				}
-			}
-		}
 	}
 	return out
 }
