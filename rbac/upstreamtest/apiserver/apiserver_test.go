@@ -1,4 +1,4 @@
-package upstreamtest
+package apiserver
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func TestGeneratedRBACOnARealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver")
 	}
-	dir := filepath.Join("..", "..", "..", "shared", "kube-apiserver", "gce-like")
+	dir := filepath.Join("..", "..", "..", "..", "shared", "kube-apiserver", "gce-like")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("%s not present (../shared is optional)", dir)
 	}
