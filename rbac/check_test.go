@@ -157,6 +157,17 @@ func TestUnusedCrafted(t *testing.T) {
 	if r := byName["carol"].Rules[0]; !slices.Equal(r.UnusedAtoms, []string{"get /metrics"}) {
 		t.Errorf("carol: %+v", r)
 	}
+	// By subject: two bindings apply to bob (his Role's and the aggregated
+	// role's; not sa-no-namespace's or carol's), with his 3 requests.
+	var bobUse *SubjectUsage
+	for i := range rep.Subjects {
+		if rep.Subjects[i].User == "bob" {
+			bobUse = &rep.Subjects[i]
+		}
+	}
+	if bobUse == nil || bobUse.Requests != 3 || len(bobUse.Bindings) != 2 || !slices.Contains(bobUse.Bindings[1].Sensitive, "reads secrets") {
+		t.Errorf("bob by subject: %+v", bobUse)
+	}
 	// Selected subjects: only the bindings that apply to them.
 	sel := Unused(observe(t, func(u *auditlog.UserInfo) bool { return string(u.Username) == "bob" }, craftedLog(t)), set, false)
 	var names []string

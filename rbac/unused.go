@@ -15,6 +15,8 @@ import (
 // window used.
 type UnusedReport struct {
 	Bindings []BindingUsage `json:"bindings"`
+	// Subjects are the users seen, each with the bindings that apply to it.
+	Subjects []SubjectUsage `json:"subjects"`
 	// Window: the first and last request seen, and how many events (every
 	// stage but RequestReceived) were read. A permission unused in a short
 	// window may still be needed: a monthly job, a failover.
@@ -37,6 +39,22 @@ type BindingUsage struct {
 	Requests     int64       `json:"requests"`
 	Rules        []RuleUsage `json:"rules"`
 	Error        string      `json:"error,omitempty"` // the role cannot be resolved
+}
+
+// SubjectUsage is one user seen: the requests of its credited to a
+// binding, and every binding that applies to it, used or not.
+type SubjectUsage struct {
+	User     string           `json:"user"`
+	Requests int64            `json:"requests"`
+	Bindings []SubjectBinding `json:"bindings"`
+}
+
+// SubjectBinding is one binding that applies to a subject: its subject's
+// requests credited to it, and what its rules grant that is sensitive.
+type SubjectBinding struct {
+	Binding   string   `json:"binding"` // as BindingUsage.String words it
+	Requests  int64    `json:"requests"`
+	Sensitive []string `json:"sensitive,omitempty"`
 }
 
 // RuleUsage is one rule of a binding's role: how many requests it allowed,
@@ -65,6 +83,7 @@ func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 		reqs     []Request
 	}
 	uses := map[ruleKey]*use{}
+	byUser := map[[4]string]int64{} // binding kind, namespace, name; user
 	users := map[string]*user.DefaultInfo{}
 	for _, o := range obs.All() {
 		if rep.First.IsZero() || o.First.Before(rep.First) {
@@ -93,6 +112,7 @@ func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 		}
 		u.requests += o.Requests()
 		u.reqs = append(u.reqs, o.Request)
+		byUser[[4]string{k.kind, k.ns, k.name, o.User}] += o.Requests()
 	}
 	report := func(kind, ns, name string, ref rbacv1.RoleRef, subjects []rbacv1.Subject) {
 		seen := []string{}
@@ -135,7 +155,40 @@ func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 	for _, b := range set.roleBindings {
 		report("RoleBinding", b.Namespace, b.Name, b.RoleRef, b.Subjects)
 	}
+	rep.Subjects = bySubject(rep.Bindings, byUser)
 	return rep
+}
+
+// bySubject turns the bindings around: for each user seen, the bindings
+// that apply to it and its requests credited to each.
+func bySubject(bindings []BindingUsage, byUser map[[4]string]int64) []SubjectUsage {
+	subjects := map[string]*SubjectUsage{}
+	for _, b := range bindings {
+		var sensitive []string
+		for _, r := range b.Rules {
+			for _, d := range r.Dangerous {
+				if !slices.Contains(sensitive, d) {
+					sensitive = append(sensitive, d)
+				}
+			}
+		}
+		for _, u := range b.SubjectsSeen {
+			su := subjects[u]
+			if su == nil {
+				su = &SubjectUsage{User: u, Bindings: []SubjectBinding{}}
+				subjects[u] = su
+			}
+			n := byUser[[4]string{b.Kind, b.Namespace, b.Name, u}]
+			su.Requests += n
+			su.Bindings = append(su.Bindings, SubjectBinding{Binding: b.String(), Requests: n, Sensitive: sensitive})
+		}
+	}
+	out := make([]SubjectUsage, 0, len(subjects))
+	for _, su := range subjects {
+		out = append(out, *su)
+	}
+	slices.SortFunc(out, func(a, b SubjectUsage) int { return strings.Compare(a.User, b.User) })
+	return out
 }
 
 // atomString is a request as "verb group/resource[/sub] name" or

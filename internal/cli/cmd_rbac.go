@@ -386,6 +386,7 @@ func runRBACUnused(e *env, o *rbacOptions, args []string) error {
 }
 
 func renderUnused(b *bytes.Buffer, rep *rbac.UnusedReport) {
+	defer renderUnusedBySubject(b, rep)
 	fmt.Fprintf(b, "window %s to %s, %d events; %d bindings\n", formatTime(rep.First), formatTime(rep.Last), rep.Events, len(rep.Bindings))
 	for _, bu := range rep.Bindings {
 		state := fmt.Sprintf("%d requests", bu.Requests)
@@ -438,4 +439,27 @@ func cmpOr(s, empty string) string {
 		return empty
 	}
 	return s
+}
+
+// renderUnusedBySubject lists, for each subject seen, the bindings that
+// apply to it and how many of its requests each allowed.
+func renderUnusedBySubject(b *bytes.Buffer, rep *rbac.UnusedReport) {
+	if len(rep.Subjects) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nBY SUBJECT\n")
+	for _, su := range rep.Subjects {
+		fmt.Fprintf(b, "%s: %d requests; bindings that apply: %d\n", escapeCell(su.User), su.Requests, len(su.Bindings))
+		for _, sb := range su.Bindings {
+			use := fmt.Sprintf("%8d", sb.Requests)
+			if sb.Requests == 0 {
+				use = "  unused"
+			}
+			line := fmt.Sprintf("%s  %s", use, sb.Binding)
+			if len(sb.Sensitive) > 0 {
+				line += " (sensitive: " + strings.Join(sb.Sensitive, ", ") + ")"
+			}
+			fmt.Fprintf(b, "  %s\n", escapeCell(line))
+		}
+	}
 }
