@@ -240,6 +240,27 @@ func objectName(prefix string, s rbacv1.Subject) string {
 	return name
 }
 
+// FileName names a file for the subject's objects: "sa_NS_NAME" or
+// "user_NAME", with anything but letters, digits, '.', '-' and '_'
+// replaced, and a hash where that changed the name.
+func (sp *SubjectPlan) FileName() string {
+	raw := "user_" + sp.Subject.Name
+	if sp.Subject.Kind == rbacv1.ServiceAccountKind {
+		raw = "sa_" + sp.Subject.Namespace + "_" + sp.Subject.Name
+	}
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, raw)
+	if name != raw || len(name) > 120 {
+		sum := sha256.Sum256([]byte(raw))
+		name = name[:min(len(name), 100)] + "-" + hex.EncodeToString(sum[:6])
+	}
+	return name
+}
+
 // atom is one verb on one resource (and name, "" for any), or on a URL.
 type atom struct {
 	nonResource bool

@@ -141,7 +141,8 @@ func (o *rbacOptions) loadDumps(e *env) (*rbac.Set, error) {
 
 type rbacGenerateOptions struct {
 	rbacOptions
-	gen rbac.GenerateOptions
+	gen    rbac.GenerateOptions
+	outDir string
 }
 
 func newRBACGenerateCommand(e *env) *cobra.Command {
@@ -183,6 +184,7 @@ rolebindings,clusterrolebindings -A -o yaml dump) does not allow already.
 	f.BoolVar(&o.gen.CreateNames, "create-names", false, "keep names on subresource creates (pods/NAME/eviction), which RBAC sees: tighter")
 	f.BoolVar(&o.gen.WebSocketCreate, "websocket-create", false, "add create beside get on pods/exec, attach, portforward (needed from Kubernetes 1.35)")
 	f.StringVar(&o.gen.Prefix, "prefix", "auditq:", "start of the generated objects' names")
+	f.StringVar(&o.outDir, "out-dir", "", "write one YAML file per subject into `DIR` (named as its objects), instead of stdout")
 	return cmd
 }
 
@@ -206,16 +208,44 @@ func runRBACGenerate(e *env, o *rbacGenerateOptions, args []string) error {
 		return &exitError{exitBadInput, escapeCell(err.Error())}
 	}
 	var b bytes.Buffer
-	if o.output == "json" {
+	switch {
+	case o.outDir != "":
+		if err := writePlanFiles(e, plan, o.outDir); err != nil {
+			return err
+		}
+	case o.output == "json":
 		writeJSONWithProblems(&b, plan, s.problems)
-	} else if err := plan.WriteYAML(&b); err != nil {
-		return &exitError{exitBadInput, escapeCell(err.Error())}
+	default:
+		if err := plan.WriteYAML(&b); err != nil {
+			return &exitError{exitBadInput, escapeCell(err.Error())}
+		}
 	}
 	s.write(b.Bytes())
 	if len(plan.Subjects) == 0 {
 		s.printError(fmt.Errorf("no request of the selected subjects in %d events", obs.Events()))
 	}
 	return s.finish("the RBAC allows what the events that could be read show")
+}
+
+// writePlanFiles writes each subject's objects to a file of its own in
+// dir, named as them (with characters a file name may not hold replaced),
+// and lists the files on stderr.
+func writePlanFiles(e *env, plan *rbac.Plan, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &exitError{exitUsage, "--out-dir: " + escapeCell(err.Error())}
+	}
+	for _, sp := range plan.Subjects {
+		var b bytes.Buffer
+		if err := (&rbac.Plan{Subjects: []rbac.SubjectPlan{sp}}).WriteYAML(&b); err != nil {
+			return &exitError{exitBadInput, escapeCell(err.Error())}
+		}
+		name := sp.FileName() + ".yaml"
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			return &exitError{exitBadInput, escapeCell(err.Error())}
+		}
+		fmt.Fprintf(e.stderr, "%s: wrote %s\n", e.name, escapeCell(filepath.Join(dir, name)))
+	}
+	return nil
 }
 
 func newRBACCheckCommand(e *env) *cobra.Command {

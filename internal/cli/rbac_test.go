@@ -228,3 +228,34 @@ func TestRBACJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestRBACOutDir: one file per subject, named from the subject with
+// nothing that climbs out of the directory, each file strict RBAC YAML.
+func TestRBACOutDir(t *testing.T) {
+	allow := map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": `RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "x" to Group "dev"`}
+	log := writeCrafted(t, "audit.log", []fixture.Request{
+		{Path: "/api/v1/namespaces/ns1/pods", Verb: "list", Resource: "pods", Namespace: "ns1", User: fixture.HumanUser("../../escape", "dev"), Annotations: allow},
+		{Path: "/api/v1/namespaces/ns1/pods", Verb: "list", Resource: "pods", Namespace: "ns1", User: fixture.ServiceAccountUser("ns1", "web"), Annotations: allow},
+	})
+	out := filepath.Join(t.TempDir(), "rbac")
+	code, stdout, stderr := runAll(t, "rbac", "generate", "--out-dir", out, log)
+	if code != 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("%v %v", entries, err)
+	}
+	for _, ent := range entries {
+		if strings.Contains(ent.Name(), "/") || !strings.HasSuffix(ent.Name(), ".yaml") {
+			t.Errorf("file %q", ent.Name())
+		}
+		data, _ := os.ReadFile(filepath.Join(out, ent.Name()))
+		if kinds := rbacObjects(t, string(data)); kinds["Role"] != 1 || kinds["RoleBinding"] != 1 {
+			t.Errorf("%s: %v", ent.Name(), kinds)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "sa_ns1_web.yaml")); err != nil {
+		t.Error(err)
+	}
+}
