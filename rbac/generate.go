@@ -178,6 +178,9 @@ func Generate(obs *Observations, opts GenerateOptions) (*Plan, error) {
 
 // leaveOut says why a request gets no grant, or "".
 func leaveOut(o *Observed, opts GenerateOptions) string {
+	if o.User == "" {
+		return "no username recorded: nothing to bind"
+	}
 	switch o.Class {
 	case Privileged:
 		return "allowed for system:masters: RBAC was not asked"
