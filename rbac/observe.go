@@ -207,6 +207,7 @@ func (s *Seen) merge(o *Seen) {
 type Observations struct {
 	selected func(*auditlog.UserInfo) bool
 	seen     map[Request]*Seen
+	read     int64 // events added
 	events   int64 // events with a stage that records a decision
 }
 
@@ -220,7 +221,7 @@ func NewObservations(selected func(*auditlog.UserInfo) bool) *Observations {
 // Reset empties o for reuse (as a partial of ScanFolded).
 func (o *Observations) Reset() {
 	clear(o.seen)
-	o.events = 0
+	o.read, o.events = 0, 0
 }
 
 // Folding gives auditlog.ScanFolded's start and fold for partial
@@ -238,6 +239,7 @@ func (o *Observations) Folding() (start func(*Observations), fold func(*auditlog
 // Add records ev's request. RequestReceived events are not read: they come
 // before impersonation and authorization, so record neither.
 func (o *Observations) Add(ev *auditlog.Event) {
+	o.read++
 	stage := string(ev.Stage())
 	started := stage == "ResponseStarted"
 	if !started && stage != "ResponseComplete" && stage != "Panic" {
@@ -385,6 +387,7 @@ func joinGroups(gs []string) string {
 
 // Merge adds a partial's observations to o.
 func (o *Observations) Merge(p *Observations) {
+	o.read += p.read
 	o.events += p.events
 	for r, s := range p.seen {
 		if mine := o.seen[r]; mine != nil {
@@ -399,6 +402,9 @@ func (o *Observations) Merge(p *Observations) {
 // Events counts the events read that record a decision (every stage but
 // RequestReceived), whoever their subject.
 func (o *Observations) Events() int64 { return o.events }
+
+// Read counts every event added, RequestReceived ones included.
+func (o *Observations) Read() int64 { return o.read }
 
 // Observed is a distinct request and how it was seen.
 type Observed struct {

@@ -20,6 +20,7 @@ import (
 func (p *Plan) WriteYAML(w io.Writer) error {
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
+	encoded := false
 	for i := range p.Subjects {
 		sp := &p.Subjects[i]
 		roles, clusterRoles, bindings, clusterBindings := sp.Objects()
@@ -65,7 +66,11 @@ func (p *Plan) WriteYAML(w io.Writer) error {
 			if err := enc.Encode(n); err != nil {
 				return err
 			}
+			encoded = true
 		}
+	}
+	if !encoded {
+		return nil // Close would complain of a stream never begun
 	}
 	return enc.Close()
 }

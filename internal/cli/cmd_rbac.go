@@ -165,6 +165,7 @@ made for before it is written.
 
 With --rbac, only what the existing RBAC (a kubectl get roles,clusterroles,
 rolebindings,clusterrolebindings -A -o yaml dump) does not allow already.
+Exit status 4 when no request of the selected subjects was found.
 
 ` + inputsHelp,
 		Example: `  auditq rbac generate --sa payments:api /var/log/kubernetes/ > payments-api-rbac.yaml
@@ -221,10 +222,13 @@ func runRBACGenerate(e *env, o *rbacGenerateOptions, args []string) error {
 		}
 	}
 	s.write(b.Bytes())
-	if len(plan.Subjects) == 0 {
-		s.printError(fmt.Errorf("no request of the selected subjects in %d events", obs.Events()))
+	if err := s.finish("the RBAC allows what the events that could be read show"); err != nil {
+		return err
 	}
-	return s.finish("the RBAC allows what the events that could be read show")
+	if len(plan.Subjects) == 0 {
+		return &exitError{exitNotFound, fmt.Sprintf("no request of the selected subjects: %d events read, %d of them with a response (RequestReceived records no decision)", obs.Read(), obs.Events())}
+	}
+	return nil
 }
 
 // writePlanFiles writes each subject's objects to a file of its own in

@@ -259,3 +259,16 @@ func TestRBACOutDir(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRBACNoSubject: a subject with no request is named, with exit 4, and
+// no YAML is written.
+func TestRBACNoSubject(t *testing.T) {
+	log := writeCrafted(t, "audit.log", []fixture.Request{
+		{Path: "/api/v1/namespaces/ns1/pods", Verb: "list", Resource: "pods", Namespace: "ns1", User: fixture.HumanUser("bob"),
+			Annotations: map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": `RBAC: allowed by RoleBinding "b/ns1" of Role "r" to User "bob"`}},
+	})
+	code, out, stderr := runAll(t, "rbac", "generate", "--sa", "nobody:none", log)
+	if code != 4 || out != "" || !strings.Contains(stderr, "no request of the selected subjects: 2 events read, 1 of them with a response") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}

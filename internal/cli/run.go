@@ -107,10 +107,10 @@ Filters:
 Exit status:
   0 ok; 1 query -e: last value false or null, policy lint: warnings, rbac
   check: a request would be denied; 2 usage error; 3 query does not compile;
-  4 get: ID not found, query -e: no value;
-  5 bad input (reported on stderr with file:line:column and byte offset; the
-  events around it are still processed), a query error at run time, or policy
-  lint errors.`
+  4 get: ID not found, query -e: no value, rbac generate: no request of the
+  selected subjects; 5 bad input (reported on stderr with file:line:column and
+  byte offset; the events around it are still processed), a query error at
+  run time, or policy lint errors.`
 
 func newRootCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
