@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -128,13 +129,31 @@ func loadDumps(e *env, paths []string) (*rbac.Set, []string, error) {
 	return set, d.Skipped, nil
 }
 
-func (o *rbacOptions) loadDumps(e *env) (*rbac.Set, error) {
+func (o *rbacOptions) loadDumps(e *env, args []string) (*rbac.Set, error) {
+	if slices.Contains(o.dumps, "-") && (len(args) == 0 || slices.Contains(args, "-")) {
+		return nil, &exitError{exitUsage, "--rbac - and the log cannot both be standard input: give the log as a file"}
+	}
 	set, skipped, err := loadDumps(e, o.dumps)
 	if err != nil {
 		return nil, err
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(e.stderr, "%s: --rbac: %d objects of other kinds passed over (first: %s)\n", e.name, len(skipped), escapeCell(skipped[0]))
+	}
+	// Manifests may leave the namespace to kubectl's context; RBAC needs it.
+	noNS := 0
+	for _, r := range set.Roles() {
+		if r.Namespace == "" {
+			noNS++
+		}
+	}
+	for _, b := range set.RoleBindings() {
+		if b.Namespace == "" {
+			noNS++
+		}
+	}
+	if noNS > 0 {
+		fmt.Fprintf(e.stderr, "%s: --rbac: %d Roles and RoleBindings have no namespace and apply nowhere (kubectl apply would put them in its context's namespace)\n", e.name, noNS)
 	}
 	return set, nil
 }
@@ -194,7 +213,7 @@ func runRBACGenerate(e *env, o *rbacGenerateOptions, args []string) error {
 		return err
 	}
 	if len(o.dumps) > 0 {
-		set, err := o.loadDumps(e)
+		set, err := o.loadDumps(e, args)
 		if err != nil {
 			return err
 		}
@@ -304,7 +323,7 @@ func (o *rbacOptions) againstDump(e *env, args []string, dumpIs, covers string, 
 	if len(o.dumps) == 0 {
 		return &exitError{exitUsage, "--rbac DUMP is required: " + dumpIs}
 	}
-	set, err := o.loadDumps(e)
+	set, err := o.loadDumps(e, args)
 	if err != nil {
 		return err
 	}

@@ -272,3 +272,21 @@ func TestRBACNoSubject(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }
+
+// TestRBACDumpWarnings: a dump and a log cannot share standard input; a
+// namespaced object without a namespace is pointed out.
+func TestRBACDumpWarnings(t *testing.T) {
+	log := writeCrafted(t, "audit.log", []fixture.Request{
+		{Path: "/api/v1/namespaces/ns1/pods", Verb: "list", Resource: "pods", Namespace: "ns1", User: fixture.HumanUser("bob"),
+			Annotations: map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": `RBAC: allowed by RoleBinding "b/ns1" of Role "r" to User "bob"`}},
+	})
+	if code, _, stderr := runAll(t, "rbac", "check", "--rbac", "-"); code != 2 || !strings.Contains(stderr, "cannot both be standard input") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	dump := filepath.Join(t.TempDir(), "manifest.yaml")
+	os.WriteFile(dump, []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r}\nrules: [{apiGroups: [\"\"], resources: [pods], verbs: [list]}]\n"), 0o600)
+	code, out, stderr := runAll(t, "rbac", "check", "--rbac", dump, log)
+	if code != 1 || !strings.Contains(stderr, "1 Roles and RoleBindings have no namespace") || !strings.Contains(out, "WOULD BE DENIED") {
+		t.Errorf("exit %d\n%s\n%s", code, out, stderr)
+	}
+}
