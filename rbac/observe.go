@@ -207,6 +207,7 @@ func (s *Seen) merge(o *Seen) {
 type Observations struct {
 	selected func(*auditlog.UserInfo) bool
 	seen     map[Request]*Seen
+	strs     interner
 	read     int64 // events added
 	events   int64 // events with a stage that records a decision
 }
@@ -221,6 +222,7 @@ func NewObservations(selected func(*auditlog.UserInfo) bool) *Observations {
 // Reset empties o for reuse (as a partial of ScanFolded).
 func (o *Observations) Reset() {
 	clear(o.seen)
+	o.strs.reset()
 	o.read, o.events = 0, 0
 }
 
@@ -240,9 +242,9 @@ func (o *Observations) Folding() (start func(*Observations), fold func(*auditlog
 // before impersonation and authorization, so record neither.
 func (o *Observations) Add(ev *auditlog.Event) {
 	o.read++
-	stage := string(ev.Stage())
-	started := stage == "ResponseStarted"
-	if !started && stage != "ResponseComplete" && stage != "Panic" {
+	stage := ev.Stage()
+	started := string(stage) == "ResponseStarted"
+	if !started && string(stage) != "ResponseComplete" && string(stage) != "Panic" {
 		return
 	}
 	o.events++
@@ -251,26 +253,29 @@ func (o *Observations) Add(ev *auditlog.Event) {
 		return
 	}
 	t := ev.Time()
-	id := string(ev.AuditID())
+	id := ev.AuditID()
 	sub := subject(ev)
 	if class == ImpersonationDenied {
 		sub = ev.User() // the request never ran as anyone else
 	}
 	if o.selected == nil || o.selected(sub) {
-		o.note(requestFor(ev, sub, class), started, t, id)
+		o.note(o.strs.request(ev, sub, class), started, t, id)
 	}
 	if imp := ev.ImpersonatedUser(); imp != nil && len(imp.Username) > 0 && class != ImpersonationDenied {
 		o.impersonation(ev, imp, started, t, id)
 	}
 }
 
-func (o *Observations) note(r Request, started bool, t time.Time, id string) {
+func (o *Observations) note(r Request, started bool, t time.Time, id []byte) {
 	s := o.seen[r]
-	if s == nil {
-		s = &Seen{First: t, Last: t, Example: id}
+	switch {
+	case s == nil:
+		s = &Seen{First: t, Last: t, Example: string(id)}
 		o.seen[r] = s
-	} else {
-		s.merge(&Seen{First: t, Last: t, Example: id})
+	case t.Before(s.First) || t.Equal(s.First) && string(id) < s.Example:
+		s.First, s.Example = t, string(id)
+	case t.After(s.Last):
+		s.Last = t
 	}
 	if started {
 		s.Started++
@@ -285,7 +290,7 @@ func (o *Observations) note(r Request, started bool, t time.Time, id string) {
 // The groups it adds itself (system:authenticated; a service account's
 // own) were not checked, and a log cannot tell them from the same groups
 // asked for: they are left out.
-func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo, started bool, t time.Time, id string) {
+func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo, started bool, t time.Time, id []byte) {
 	by := ev.User()
 	if o.selected != nil && !o.selected(by) {
 		return
@@ -294,7 +299,7 @@ func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo,
 	if slices.ContainsFunc(by.Groups, func(g []byte) bool { return string(g) == PrivilegedGroup }) {
 		class = Privileged
 	}
-	base := Request{User: string(by.Username), Groups: joinGroupBytes(by.Groups), Verb: "impersonate", Class: class}
+	base := Request{User: o.strs.str(by.Username), Groups: o.strs.groups(by.Groups), Verb: "impersonate", Class: class}
 	name := string(imp.Username)
 	auto := map[string]bool{user.AllAuthenticated: true}
 	r := base
@@ -337,18 +342,71 @@ func RequestFor(ev *auditlog.Event) Request {
 	if class == ImpersonationDenied {
 		sub = ev.User()
 	}
-	return requestFor(ev, sub, class)
+	var in interner
+	return in.request(ev, sub, class)
 }
 
-func requestFor(ev *auditlog.Event, sub *auditlog.UserInfo, class Class) Request {
-	a := attrs.Request(ev, nil) // the user goes into the key as it is
-	r := requestOf(&a, class)
-	r.User, r.Groups = string(sub.Username), joinGroupBytes(sub.Groups)
+// request is the key of the request ev records, for user sub, with the
+// strings shared with earlier keys. Other verbs than create log the
+// request info in objectRef as it was authorized (see attrs.Request, which
+// the rest goes through: a create's name, a non-resource path).
+func (in *interner) request(ev *auditlog.Event, sub *auditlog.UserInfo, class Class) Request {
+	var r Request
+	if ref := ev.ObjectRef(); ref != nil && string(ev.Verb()) != "create" {
+		r = Request{Verb: in.str(ev.Verb()), Class: class, APIGroup: in.str(ref.APIGroup), Resource: in.str(ref.Resource),
+			Subresource: in.str(ref.Subresource), Namespace: in.str(ref.Namespace), Name: in.str(ref.Name)}
+	} else {
+		a := attrs.Request(ev, nil) // the user goes into the key as it is
+		r = requestOf(&a, class)
+	}
+	r.User, r.Groups = in.str(sub.Username), in.groups(sub.Groups)
 	if class == RBACAllowed || class == AdmissionDenied {
 		reason, _ := ev.Annotation(ReasonAnnotation)
-		r.Binding = string(bytes.TrimPrefix(reason, []byte(rbacAllowedPrefix)))
+		r.Binding = in.str(bytes.TrimPrefix(reason, []byte(rbacAllowedPrefix)))
 	}
 	return r
+}
+
+// interner shares the strings of the keys of one set of observations: a
+// log repeats its users, verbs, resources and namespaces on every line.
+type interner struct {
+	m   map[string]string
+	buf []byte
+}
+
+func (in *interner) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in.m == nil {
+		in.m = map[string]string{}
+	}
+	in.m[s] = s
+	return s
+}
+
+// groups joins a user's groups as Request.Groups holds them.
+func (in *interner) groups(gs [][]byte) string {
+	b := in.buf[:0]
+	for _, g := range gs {
+		b = strconv.AppendInt(b, int64(len(g)), 10)
+		b = append(b, ':')
+		b = append(b, g...)
+	}
+	in.buf = b
+	return in.str(b)
+}
+
+// reset forgets the strings when there are many, so that a partial's
+// table stays the size of a chunk's.
+func (in *interner) reset() {
+	if len(in.m) > 4096 {
+		in.m = nil
+	}
 }
 
 func requestOf(a *authorizer.AttributesRecord, class Class) Request {
@@ -359,20 +417,6 @@ func requestOf(a *authorizer.AttributesRecord, class Class) Request {
 	}
 	r.APIGroup, r.Resource, r.Subresource, r.Namespace, r.Name = a.APIGroup, a.Resource, a.Subresource, a.Namespace, a.Name
 	return r
-}
-
-func joinGroupBytes(gs [][]byte) string {
-	n := 0
-	for _, g := range gs {
-		n += len(g) + 4
-	}
-	b := make([]byte, 0, n)
-	for _, g := range gs {
-		b = strconv.AppendInt(b, int64(len(g)), 10)
-		b = append(b, ':')
-		b = append(b, g...)
-	}
-	return string(b)
 }
 
 func joinGroups(gs []string) string {
