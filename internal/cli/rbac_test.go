@@ -290,3 +290,23 @@ func TestRBACDumpWarnings(t *testing.T) {
 		t.Errorf("exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+// TestRBACEventListGzip: the same requests as a gzipped webhook batch (an
+// EventList) give the same RBAC as the log lines.
+func TestRBACEventListGzip(t *testing.T) {
+	dir := audittest.Shared(t, "kube-apiserver", "gce-like")
+	var items []string
+	for _, f := range audittest.RotationSet(t, filepath.Join(dir, "kube-apiserver-audit.log")) {
+		for _, line := range strings.Split(strings.TrimSpace(string(audittest.ReadFile(t, f))), "\n") {
+			items = append(items, line)
+		}
+	}
+	list := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + strings.Join(items, ",") + "]}"
+	batch := filepath.Join(t.TempDir(), "batch.json.gz")
+	os.WriteFile(batch, audittest.Gzip([]byte(list)), 0o600)
+	_, want, _ := runAll(t, "rbac", "generate", "--sa", "gce-like-01*:builder", dir)
+	code, got, stderr := runAll(t, "rbac", "generate", "--sa", "gce-like-01*:builder", batch)
+	if code != 0 || got != want || !strings.Contains(got, "kind: RoleBinding") {
+		t.Fatalf("exit %d, same output %v\n%s", code, got == want, stderr)
+	}
+}
