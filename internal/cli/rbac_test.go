@@ -297,9 +297,7 @@ func TestRBACEventListGzip(t *testing.T) {
 	dir := audittest.Shared(t, "kube-apiserver", "gce-like")
 	var items []string
 	for _, f := range audittest.RotationSet(t, filepath.Join(dir, "kube-apiserver-audit.log")) {
-		for _, line := range strings.Split(strings.TrimSpace(string(audittest.ReadFile(t, f))), "\n") {
-			items = append(items, line)
-		}
+		items = append(items, strings.Split(strings.TrimSpace(string(audittest.ReadFile(t, f))), "\n")...)
 	}
 	list := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + strings.Join(items, ",") + "]}"
 	batch := filepath.Join(t.TempDir(), "batch.json.gz")
