@@ -290,3 +290,11 @@ func TestObservationsMergeExactly(t *testing.T) {
 		}
 	}
 }
+
+// cond is s when ok, else "" (a failed check's message).
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
+}

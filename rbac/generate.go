@@ -486,7 +486,7 @@ func describeRequest(r *Request) string {
 		return fmt.Sprintf("%q nonResourceURL %q", r.Verb, r.Path)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q resource %q", r.Verb, r.Resource+cond(r.APIGroup != "", "."+r.APIGroup)+cond(r.Subresource != "", "/"+r.Subresource))
+	fmt.Fprintf(&b, "%q resource %q", r.Verb, r.Target())
 	if r.Name != "" {
 		fmt.Fprintf(&b, " named %q", r.Name)
 	}
@@ -496,11 +496,4 @@ func describeRequest(r *Request) string {
 		b.WriteString(" cluster-wide")
 	}
 	return b.String()
-}
-
-func cond(ok bool, s string) string {
-	if ok {
-		return s
-	}
-	return ""
 }

@@ -162,6 +162,23 @@ func (r Request) GroupList() []string {
 	return out
 }
 
+// Target is what the request was made on, as kube-apiserver's denials word
+// it: "resource.group/subresource" ("pods/log", "deployments.apps"), or
+// the path of a non-resource request.
+func (r Request) Target() string {
+	if r.NonResource {
+		return r.Path
+	}
+	s := r.Resource
+	if r.APIGroup != "" {
+		s += "." + r.APIGroup
+	}
+	if r.Subresource != "" {
+		s += "/" + r.Subresource
+	}
+	return s
+}
+
 // Attributes are the request's authorization attributes.
 func (r Request) Attributes() authorizer.AttributesRecord {
 	u := &user.DefaultInfo{Name: r.User, Groups: r.GroupList()}

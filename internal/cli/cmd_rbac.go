@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -88,14 +89,18 @@ func (o *rbacOptions) observe(e *env, args []string) (*rbac.Observations, *sessi
 	return obs, s, nil
 }
 
-// loadDumps reads RBAC dumps (files, directories of .yaml/.yml/.json
-// files, or - for stdin) into one set.
-func loadDumps(e *env, paths []string) (*rbac.Set, []string, error) {
+// loadDumps reads the --rbac dumps (files, directories of .yaml/.yml/.json
+// files, or - for stdin) into one set, and says on stderr what it passed
+// over or what applies nowhere.
+func (o *rbacOptions) loadDumps(e *env, args []string) (*rbac.Set, error) {
+	if slices.Contains(o.dumps, "-") && (len(args) == 0 || slices.Contains(args, "-")) {
+		return nil, &exitError{exitUsage, "--rbac - and the log cannot both be standard input: give the log as a file"}
+	}
 	var d rbac.Dump
-	for _, p := range paths {
+	for _, p := range o.dumps {
 		if p == "-" {
 			if err := d.Load("<stdin>", e.stdin); err != nil {
-				return nil, nil, &exitError{exitBadInput, escapeCell(err.Error())}
+				return nil, &exitError{exitBadInput, escapeCell(err.Error())}
 			}
 			continue
 		}
@@ -107,38 +112,27 @@ func loadDumps(e *env, paths []string) (*rbac.Set, []string, error) {
 				files = append(files, m...)
 			}
 			if len(files) == 0 {
-				return nil, nil, &exitError{exitUsage, fmt.Sprintf("--rbac %s: no .yaml, .yml or .json files", quoteArg(p))}
+				return nil, &exitError{exitUsage, fmt.Sprintf("--rbac %s: no .yaml, .yml or .json files", quoteArg(p))}
 			}
 		}
 		for _, f := range files {
 			fh, err := os.Open(f)
 			if err != nil {
-				return nil, nil, &exitError{exitUsage, "--rbac: " + escapeCell(strings.TrimPrefix(err.Error(), "open "))}
+				return nil, &exitError{exitUsage, "--rbac: " + escapeCell(strings.TrimPrefix(err.Error(), "open "))}
 			}
 			err = d.Load(f, fh)
 			fh.Close()
 			if err != nil {
-				return nil, nil, &exitError{exitBadInput, escapeCell(err.Error())}
+				return nil, &exitError{exitBadInput, escapeCell(err.Error())}
 			}
 		}
 	}
 	set, err := d.Set()
 	if err != nil {
-		return nil, nil, &exitError{exitBadInput, escapeCell(err.Error())}
+		return nil, &exitError{exitBadInput, escapeCell(err.Error())}
 	}
-	return set, d.Skipped, nil
-}
-
-func (o *rbacOptions) loadDumps(e *env, args []string) (*rbac.Set, error) {
-	if slices.Contains(o.dumps, "-") && (len(args) == 0 || slices.Contains(args, "-")) {
-		return nil, &exitError{exitUsage, "--rbac - and the log cannot both be standard input: give the log as a file"}
-	}
-	set, skipped, err := loadDumps(e, o.dumps)
-	if err != nil {
-		return nil, err
-	}
-	if len(skipped) > 0 {
-		fmt.Fprintf(e.stderr, "%s: --rbac: %d objects of other kinds passed over (first: %s)\n", e.name, len(skipped), escapeCell(skipped[0]))
+	if len(d.Skipped) > 0 {
+		fmt.Fprintf(e.stderr, "%s: --rbac: %d objects of other kinds passed over (first: %s)\n", e.name, len(d.Skipped), escapeCell(d.Skipped[0]))
 	}
 	// Manifests may leave the namespace to kubectl's context; RBAC needs it.
 	noNS := 0
@@ -363,34 +357,13 @@ func renderCheck(b *bytes.Buffer, rep *rbac.CheckReport) {
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "SUBJECT\tNAMESPACE\tVERB\tRESOURCE / URL\tNAME\tREQUESTS\tLOGGED AS\tEXAMPLE AUDITID")
 		for _, v := range vs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", escapeCell(v.User), escapeCell(dash(v.Namespace)), escapeCell(v.Verb),
-				escapeCell(resourceOf(&v.Request)), escapeCell(dash(v.Name)), v.Requests(), v.Class, escapeCell(v.Example))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", escapeCell(v.User), escapeCell(cmp.Or(v.Namespace, "-")), escapeCell(v.Verb),
+				escapeCell(v.Target()), escapeCell(cmp.Or(v.Name, "-")), v.Requests(), v.Class, escapeCell(v.Example))
 		}
 		tw.Flush()
 	}
 	section("WOULD BE DENIED", rep.Denied)
 	section("FORBIDDEN THEN, ALLOWED NOW", rep.NowAllowed)
-}
-
-func resourceOf(r *rbac.Request) string {
-	if r.NonResource {
-		return r.Path
-	}
-	s := r.Resource
-	if r.APIGroup != "" {
-		s += "." + r.APIGroup
-	}
-	if r.Subresource != "" {
-		s += "/" + r.Subresource
-	}
-	return s
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func formatTime(t time.Time) string {
@@ -474,7 +447,7 @@ func ruleString(r *rbacv1.PolicyRule) string {
 		if len(vs) > 0 {
 			shown := make([]string, len(vs))
 			for i, v := range vs {
-				shown[i] = cmpOr(v, `""`) // the core group
+				shown[i] = cmp.Or(v, `""`) // the core group
 			}
 			parts = append(parts, k+"="+strings.Join(shown, ","))
 		}
@@ -485,13 +458,6 @@ func ruleString(r *rbacv1.PolicyRule) string {
 	add("resourceNames", r.ResourceNames)
 	add("nonResourceURLs", r.NonResourceURLs)
 	return strings.Join(parts, " ")
-}
-
-func cmpOr(s, empty string) string {
-	if s == "" {
-		return empty
-	}
-	return s
 }
 
 // renderUnusedBySubject lists, for each subject seen, the bindings that
