@@ -72,20 +72,8 @@ func (o *rbacOptions) observe(e *env, args []string) (*rbac.Observations, *sessi
 	}
 	obs := rbac.NewObservations(selected)
 	s.noBodies = true
-	if s.canFold() {
-		start, fold := obs.Folding()
-		for ev, p := range scanFolded(s, start, fold, auditlog.WithoutBodies()) {
-			if ev != nil {
-				obs.Add(ev)
-			} else {
-				obs.Merge(p)
-			}
-		}
-	} else {
-		for ev := range s.events(auditlog.WithoutBodies()) {
-			obs.Add(ev)
-		}
-	}
+	start, fold := obs.Folding()
+	foldEvents(s, start, fold, obs.Add, obs.Merge, auditlog.WithoutBodies())
 	return obs, s, nil
 }
 

@@ -94,22 +94,10 @@ func runSummary(e *env, o *summaryOptions, args []string) error {
 	}
 	// The summary reads no bodies: on kube-apiserver's lines they are stepped over.
 	s.noBodies = true
-	if s.canFold() {
-		// Counted on the workers, a chunk at a time, and merged in input
-		// order: the same summary as one reading event by event.
-		start, add := summary.Folding(o.top, timelineBuckets)
-		for ev, p := range scanFolded(s, start, add, auditlog.WithoutBodies()) {
-			if ev != nil { // an input read in order, event by event
-				sum.Add(ev)
-			} else {
-				sum.Merge(*p)
-			}
-		}
-	} else {
-		for ev := range s.events(auditlog.WithoutBodies()) {
-			sum.Add(ev)
-		}
-	}
+	// Counted on the workers, a chunk at a time, and merged in input order:
+	// the same summary as one reading event by event.
+	start, fold := summary.Folding(o.top, timelineBuckets)
+	foldEvents(s, start, fold, sum.Add, func(p **summary.Partial) { sum.Merge(*p) }, auditlog.WithoutBodies())
 	doc := summaryOutput{sum.Report(), s.problems}
 	switch o.output {
 	case "json":

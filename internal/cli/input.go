@@ -327,6 +327,26 @@ func scanFolded[T any](s *session, start func(*T), fold func(*auditlog.Event, *T
 	}
 }
 
+// foldEvents reads the session's events into one result: on the workers
+// into partials (start, fold) that merge takes in input order when the
+// session can fold, else one by one; the events of an input read in order
+// go to add either way.
+func foldEvents[T any](s *session, start func(*T), fold func(*auditlog.Event, *T), add func(*auditlog.Event), merge func(*T), opts ...auditlog.Option) {
+	if !s.canFold() {
+		for ev := range s.events(opts...) {
+			add(ev)
+		}
+		return
+	}
+	for ev, p := range scanFolded(s, start, fold, opts...) {
+		if ev != nil {
+			add(ev)
+		} else {
+			merge(p)
+		}
+	}
+}
+
 // skipper leaves unread the backups that cannot hold a matching event: by
 // the times in their names (--since, --until), or by their index entries.
 // It notes the backups read whole without an entry, to index them.
