@@ -44,8 +44,8 @@ type CheckReport struct {
 // privileged group and RBAC authorizer would decide it.
 func Check(obs *Observations, set *Set) *CheckReport {
 	rep := &CheckReport{Denied: []Verdict{}, NowAllowed: []Verdict{}}
+	rep.First, rep.Last = obs.Window()
 	for _, o := range obs.All() {
-		rep.window(&o.Seen)
 		if !o.Class.NeedsRBAC() && o.Class != Forbidden {
 			rep.NotChecked++
 			continue
@@ -65,13 +65,4 @@ func Check(obs *Observations, set *Set) *CheckReport {
 		}
 	}
 	return rep
-}
-
-func (rep *CheckReport) window(s *Seen) {
-	if rep.First.IsZero() || s.First.Before(rep.First) {
-		rep.First = s.First
-	}
-	if s.Last.After(rep.Last) {
-		rep.Last = s.Last
-	}
 }

@@ -132,24 +132,11 @@ func Generate(obs *Observations, opts GenerateOptions) (*Plan, error) {
 			atoms[s] = map[atom]*GeneratedRule{}
 		}
 		for _, a := range atomsOf(&o.Request, opts) {
-			g := atoms[s][a.atom]
-			if g == nil {
-				g = &GeneratedRule{First: o.First, Last: o.Last, Example: o.Example}
-				atoms[s][a.atom] = g
+			seen := &GeneratedRule{Requests: o.Requests(), First: o.First, Last: o.Last, Example: o.Example, Classes: []Class{o.Class}}
+			if a.added != "" {
+				seen.Added = []string{a.added}
 			}
-			g.Requests += o.Requests()
-			if o.First.Before(g.First) {
-				g.First, g.Example = o.First, o.Example
-			}
-			if o.Last.After(g.Last) {
-				g.Last = o.Last
-			}
-			if !slices.Contains(g.Classes, o.Class) {
-				g.Classes = append(g.Classes, o.Class)
-			}
-			if a.added != "" && !slices.Contains(g.Added, a.added) {
-				g.Added = append(g.Added, a.added)
-			}
+			atoms[s][a.atom] = mergeStats(atoms[s][a.atom], seen)
 		}
 	}
 	plan := &Plan{Subjects: []SubjectPlan{}}

@@ -119,6 +119,16 @@ func impersonationRefused(ev *auditlog.Event) bool {
 	return st != nil && bytes.Contains(st.Message, []byte(" cannot impersonate resource "))
 }
 
+// authorized is the user a request of this class was authorized as: the
+// impersonated one, unless the impersonation was refused (then the request
+// never ran as anyone else).
+func authorized(ev *auditlog.Event, class Class) *auditlog.UserInfo {
+	if class == ImpersonationDenied {
+		return ev.User()
+	}
+	return subject(ev)
+}
+
 // subject is the user the authorizer saw: the impersonated one, if any.
 func subject(ev *auditlog.Event) *auditlog.UserInfo {
 	if u := ev.ImpersonatedUser(); u != nil && len(u.Username) > 0 {
@@ -271,10 +281,7 @@ func (o *Observations) Add(ev *auditlog.Event) {
 	}
 	t := ev.Time()
 	id := ev.AuditID()
-	sub := subject(ev)
-	if class == ImpersonationDenied {
-		sub = ev.User() // the request never ran as anyone else
-	}
+	sub := authorized(ev, class)
 	if o.selected == nil || o.selected(sub) {
 		o.note(o.strs.request(ev, sub, class), started, t, id)
 	}
@@ -355,12 +362,8 @@ func (o *Observations) impersonation(ev *auditlog.Event, imp *auditlog.UserInfo,
 // impersonation was refused), attributes, class and binding.
 func RequestFor(ev *auditlog.Event) Request {
 	class := Classify(ev)
-	sub := subject(ev)
-	if class == ImpersonationDenied {
-		sub = ev.User()
-	}
 	var in interner
-	return in.request(ev, sub, class)
+	return in.request(ev, authorized(ev, class), class)
 }
 
 // request is the key of the request ev records, for user sub, with the
@@ -463,6 +466,19 @@ func (o *Observations) Merge(p *Observations) {
 // Events counts the events read that record a decision (every stage but
 // RequestReceived), whoever their subject.
 func (o *Observations) Events() int64 { return o.events }
+
+// Window is the time of the first and the last request observed.
+func (o *Observations) Window() (first, last time.Time) {
+	for _, s := range o.seen {
+		if first.IsZero() || s.First.Before(first) {
+			first = s.First
+		}
+		if s.Last.After(last) {
+			last = s.Last
+		}
+	}
+	return first, last
+}
 
 // Read counts every event added, RequestReceived ones included.
 func (o *Observations) Read() int64 { return o.read }

@@ -74,6 +74,7 @@ type RuleUsage struct {
 // no one seen are unused too).
 func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 	rep := &UnusedReport{Events: obs.Events(), Bindings: []BindingUsage{}}
+	rep.First, rep.Last = obs.Window()
 	type ruleKey struct {
 		kind, ns, name string
 		rule           int
@@ -86,12 +87,6 @@ func Unused(obs *Observations, set *Set, allSubjects bool) *UnusedReport {
 	byUser := map[[4]string]int64{} // binding kind, namespace, name; user
 	users := map[string]*user.DefaultInfo{}
 	for _, o := range obs.All() {
-		if rep.First.IsZero() || o.First.Before(rep.First) {
-			rep.First = o.First
-		}
-		if o.Last.After(rep.Last) {
-			rep.Last = o.Last
-		}
 		if o.Class == Privileged || o.Class == OtherAuthorizer {
 			continue // RBAC did not decide these, so its bindings were not used
 		}
