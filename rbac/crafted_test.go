@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,4 +298,15 @@ func cond(ok bool, s string) string {
 		return s
 	}
 	return ""
+}
+
+// joinGroups joins groups as Request.Groups holds them.
+func joinGroups(gs []string) string {
+	var b strings.Builder
+	for _, g := range gs {
+		b.WriteString(strconv.Itoa(len(g)))
+		b.WriteByte(':')
+		b.WriteString(g)
+	}
+	return b.String()
 }

@@ -384,7 +384,7 @@ func mergeStats(a, b *GeneratedRule) *GeneratedRule {
 	}
 	c := *a
 	c.Requests += b.Requests
-	if b.First.Before(c.First) || b.First.Equal(c.First) && b.Example < c.Example {
+	if earlier(b.First, b.Example, c.First, c.Example) {
 		c.First, c.Example = b.First, b.Example
 	}
 	if b.Last.After(c.Last) {

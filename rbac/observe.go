@@ -213,6 +213,13 @@ type Seen struct {
 	Example string `json:"exampleAuditID"`
 }
 
+// earlier reports whether a request seen at t with auditID id comes before
+// one seen at than with thanID: by time, then by auditID, so that the
+// example a merge keeps does not depend on the order of merging.
+func earlier(t time.Time, id string, than time.Time, thanID string) bool {
+	return t.Before(than) || t.Equal(than) && id < thanID
+}
+
 // Requests counts the requests seen: one event per request, whichever of
 // its stages the policy wrote.
 func (s *Seen) Requests() int64 { return max(s.Completed, s.Started) }
@@ -220,7 +227,7 @@ func (s *Seen) Requests() int64 { return max(s.Completed, s.Started) }
 func (s *Seen) merge(o *Seen) {
 	s.Completed += o.Completed
 	s.Started += o.Started
-	if s.Example == "" || o.First.Before(s.First) || o.First.Equal(s.First) && o.Example < s.Example {
+	if s.Example == "" || earlier(o.First, o.Example, s.First, s.Example) {
 		s.First, s.Example = o.First, o.Example
 	}
 	if o.Last.After(s.Last) {
@@ -296,7 +303,7 @@ func (o *Observations) note(r Request, started bool, t time.Time, id []byte) {
 	case s == nil:
 		s = &Seen{First: t, Last: t, Example: string(id)}
 		o.seen[r] = s
-	case t.Before(s.First) || t.Equal(s.First) && string(id) < s.Example:
+	case t.Before(s.First) || t.Equal(s.First) && string(id) < s.Example: // earlier, without copying id
 		s.First, s.Example = t, string(id)
 	case t.After(s.Last):
 		s.Last = t
@@ -437,16 +444,6 @@ func requestOf(a *authorizer.AttributesRecord, class Class) Request {
 	}
 	r.APIGroup, r.Resource, r.Subresource, r.Namespace, r.Name = a.APIGroup, a.Resource, a.Subresource, a.Namespace, a.Name
 	return r
-}
-
-func joinGroups(gs []string) string {
-	var b strings.Builder
-	for _, g := range gs {
-		b.WriteString(strconv.Itoa(len(g)))
-		b.WriteByte(':')
-		b.WriteString(g)
-	}
-	return b.String()
 }
 
 // Merge adds a partial's observations to o.
