@@ -91,10 +91,7 @@ func diffHint(a, b []byte) string {
 // both on as many workers as cores.
 func BenchmarkSummaryOfFixture(b *testing.B) {
 	paths := []string{audittest.Rotated()}
-	var size int64
-	for _, f := range audittest.RotationSet(b, paths[0]) {
-		size += int64(len(audittest.ReadFile(b, f)))
-	}
+	size := audittest.SetSize(b, paths[0])
 	b.Run("event-by-event", func(b *testing.B) {
 		b.SetBytes(size)
 		b.ReportAllocs()

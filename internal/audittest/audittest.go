@@ -159,6 +159,17 @@ func RotationSet(t testing.TB, path string) []string {
 	return append(backups, path)
 }
 
+// SetSize is the decompressed size of the rotated set of the active log at
+// path: the bytes a benchmark reads (b.SetBytes).
+func SetSize(tb testing.TB, path string) int64 {
+	tb.Helper()
+	var n int64
+	for _, f := range RotationSet(tb, path) {
+		n += int64(len(ReadFile(tb, f)))
+	}
+	return n
+}
+
 // OracleLog decodes the rotated set of the active log at path with
 // encoding/json into the upstream type, line by line.
 func OracleLog(t testing.TB, path string) []*auditv1.Event {
