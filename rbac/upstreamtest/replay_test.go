@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/kubernetes/pkg/registry/rbac/validation"
 	upstreamrbac "k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac"
@@ -69,25 +70,13 @@ func (s *state) apply(t *testing.T, ev *auditlog.Event) bool {
 		}
 		switch string(ref.Resource) {
 		case "roles":
-			var o rbacv1.Role
-			mustUnmarshal(t, body, &o)
-			s.roles = slices.DeleteFunc(s.roles, func(x *rbacv1.Role) bool { return x.Namespace == o.Namespace && x.Name == o.Name })
-			s.roles = append(s.roles, &o)
+			s.roles = put(t, s.roles, body)
 		case "clusterroles":
-			var o rbacv1.ClusterRole
-			mustUnmarshal(t, body, &o)
-			s.crs = slices.DeleteFunc(s.crs, func(x *rbacv1.ClusterRole) bool { return x.Name == o.Name })
-			s.crs = append(s.crs, &o)
+			s.crs = put(t, s.crs, body)
 		case "rolebindings":
-			var o rbacv1.RoleBinding
-			mustUnmarshal(t, body, &o)
-			s.rbs = slices.DeleteFunc(s.rbs, func(x *rbacv1.RoleBinding) bool { return x.Namespace == o.Namespace && x.Name == o.Name })
-			s.rbs = append(s.rbs, &o)
+			s.rbs = put(t, s.rbs, body)
 		case "clusterrolebindings":
-			var o rbacv1.ClusterRoleBinding
-			mustUnmarshal(t, body, &o)
-			s.crbs = slices.DeleteFunc(s.crbs, func(x *rbacv1.ClusterRoleBinding) bool { return x.Name == o.Name })
-			s.crbs = append(s.crbs, &o)
+			s.crbs = put(t, s.crbs, body)
 		default:
 			return false
 		}
@@ -95,13 +84,13 @@ func (s *state) apply(t *testing.T, ev *auditlog.Event) bool {
 		all := verb == "deletecollection"
 		switch string(ref.Resource) {
 		case "roles":
-			s.roles = slices.DeleteFunc(s.roles, func(x *rbacv1.Role) bool { return x.Namespace == ns && (all || x.Name == name) })
+			s.roles = remove(s.roles, ns, name, all)
 		case "clusterroles":
-			s.crs = slices.DeleteFunc(s.crs, func(x *rbacv1.ClusterRole) bool { return all || x.Name == name })
+			s.crs = remove(s.crs, ns, name, all)
 		case "rolebindings":
-			s.rbs = slices.DeleteFunc(s.rbs, func(x *rbacv1.RoleBinding) bool { return x.Namespace == ns && (all || x.Name == name) })
+			s.rbs = remove(s.rbs, ns, name, all)
 		case "clusterrolebindings":
-			s.crbs = slices.DeleteFunc(s.crbs, func(x *rbacv1.ClusterRoleBinding) bool { return all || x.Name == name })
+			s.crbs = remove(s.crbs, ns, name, all)
 		default:
 			return false
 		}
@@ -109,6 +98,23 @@ func (s *state) apply(t *testing.T, ev *auditlog.Event) bool {
 		return false
 	}
 	return true
+}
+
+// put adds the object a write's body holds to list, in place of the one
+// of its namespace and name.
+func put[T any, P interface {
+	*T
+	metav1.Object
+}](t *testing.T, list []P, body []byte) []P {
+	p := P(new(T))
+	mustUnmarshal(t, body, p)
+	return append(remove(list, p.GetNamespace(), p.GetName(), false), p)
+}
+
+// remove drops the object ns/name from list, or every one in ns when all
+// (a cluster-scoped object's namespace is "").
+func remove[P metav1.Object](list []P, ns, name string, all bool) []P {
+	return slices.DeleteFunc(list, func(x P) bool { return x.GetNamespace() == ns && (all || x.GetName() == name) })
 }
 
 func mustUnmarshal(t *testing.T, b []byte, v any) {
