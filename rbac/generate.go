@@ -408,33 +408,43 @@ func mergeStats(a, b *GeneratedRule) *GeneratedRule {
 
 // Objects are a subject plan's Roles, ClusterRoles and their bindings.
 func (sp *SubjectPlan) Objects() (roles []*rbacv1.Role, clusterRoles []*rbacv1.ClusterRole, bindings []*rbacv1.RoleBinding, clusterBindings []*rbacv1.ClusterRoleBinding) {
-	labels := map[string]string{"app.kubernetes.io/managed-by": "auditq"}
 	for _, gr := range sp.Roles {
-		rules := make([]rbacv1.PolicyRule, len(gr.Rules))
-		for i, r := range gr.Rules {
-			rules[i] = r.PolicyRule
+		switch role, binding := sp.objectsOf(gr); r := role.(type) {
+		case *rbacv1.ClusterRole:
+			clusterRoles, clusterBindings = append(clusterRoles, r), append(clusterBindings, binding.(*rbacv1.ClusterRoleBinding))
+		case *rbacv1.Role:
+			roles, bindings = append(roles, r), append(bindings, binding.(*rbacv1.RoleBinding))
 		}
-		if gr.Namespace == "" {
-			clusterRoles = append(clusterRoles, &rbacv1.ClusterRole{
+	}
+	return
+}
+
+// objectsOf makes a generated role's object (a ClusterRole when it has no
+// namespace, else a Role) and the binding of it to the subject.
+func (sp *SubjectPlan) objectsOf(gr GeneratedRole) (role, binding any) {
+	labels := map[string]string{"app.kubernetes.io/managed-by": "auditq"}
+	rules := make([]rbacv1.PolicyRule, len(gr.Rules))
+	for i, r := range gr.Rules {
+		rules[i] = r.PolicyRule
+	}
+	if gr.Namespace == "" {
+		return &rbacv1.ClusterRole{
 				TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"},
-				ObjectMeta: metav1.ObjectMeta{Name: gr.Name, Labels: labels}, Rules: rules})
-			clusterBindings = append(clusterBindings, &rbacv1.ClusterRoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: gr.Name, Labels: labels}, Rules: rules},
+			&rbacv1.ClusterRoleBinding{
 				TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},
 				ObjectMeta: metav1.ObjectMeta{Name: gr.Name, Labels: labels},
 				Subjects:   []rbacv1.Subject{sp.Subject},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: gr.Name}})
-			continue
-		}
-		roles = append(roles, &rbacv1.Role{
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: gr.Name}}
+	}
+	return &rbacv1.Role{
 			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
-			ObjectMeta: metav1.ObjectMeta{Namespace: gr.Namespace, Name: gr.Name, Labels: labels}, Rules: rules})
-		bindings = append(bindings, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: gr.Namespace, Name: gr.Name, Labels: labels}, Rules: rules},
+		&rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
 			ObjectMeta: metav1.ObjectMeta{Namespace: gr.Namespace, Name: gr.Name, Labels: labels},
 			Subjects:   []rbacv1.Subject{sp.Subject},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: gr.Name}})
-	}
-	return
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: gr.Name}}
 }
 
 // Set is the plan's objects for every subject, as a Set to authorize with.

@@ -23,44 +23,35 @@ func (p *Plan) WriteYAML(w io.Writer) error {
 	encoded := false
 	for i := range p.Subjects {
 		sp := &p.Subjects[i]
-		roles, clusterRoles, bindings, clusterBindings := sp.Objects()
 		head := sp.summary()
-		byName := map[string]GeneratedRole{}
-		for _, gr := range sp.Roles {
-			byName[gr.Namespace+"/"+gr.Name] = gr
-		}
-		var objs []any
-		for _, r := range clusterRoles {
-			objs = append(objs, r)
-		}
-		for _, r := range roles {
-			objs = append(objs, r)
-		}
-		for _, b := range clusterBindings {
-			objs = append(objs, b)
-		}
-		for _, b := range bindings {
-			objs = append(objs, b)
-		}
-		if len(objs) == 0 { // all left out: say so in a document of its own
+		if len(sp.Roles) == 0 { // all left out: say so in a document of its own
 			if _, err := io.WriteString(w, "---\n"+commentLines(head)); err != nil {
 				return err
 			}
 			continue
 		}
-		for j, obj := range objs {
-			n, ns, name, err := node(obj)
+		// The roles (a cluster-wide one sorts first), each rule explained,
+		// then their bindings.
+		type doc struct {
+			obj   any
+			rules []GeneratedRule
+		}
+		var docs, bindings []doc
+		for _, gr := range sp.Roles {
+			role, binding := sp.objectsOf(gr)
+			docs, bindings = append(docs, doc{role, gr.Rules}), append(bindings, doc{obj: binding})
+		}
+		for j, d := range append(docs, bindings...) {
+			n, err := node(d.obj)
 			if err != nil {
 				return err
 			}
 			if j == 0 {
 				n.HeadComment = head
 			}
-			if gr, ok := byName[ns+"/"+name]; ok && (isKind(obj, "Role") || isKind(obj, "ClusterRole")) {
-				if rules := mappingValue(n, "rules"); rules != nil {
-					for k, item := range rules.Content {
-						item.HeadComment = gr.Rules[k].explain()
-					}
+			if rules := mappingValue(n, "rules"); rules != nil && d.rules != nil {
+				for k, item := range rules.Content {
+					item.HeadComment = d.rules[k].explain()
 				}
 			}
 			if err := enc.Encode(n); err != nil {
@@ -83,35 +74,26 @@ func commentLines(s string) string {
 	return b.String()
 }
 
-func isKind(obj any, kind string) bool {
-	b, _ := json.Marshal(obj)
-	var tm struct{ Kind string }
-	_ = json.Unmarshal(b, &tm)
-	return tm.Kind == kind
-}
-
 // node turns an object into a YAML node, by way of its JSON (the API
 // types' field names), without the null creationTimestamp.
-func node(obj any) (n *yaml.Node, ns, name string, err error) {
+func node(obj any) (*yaml.Node, error) {
 	b, err := json.Marshal(obj)
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	if md, ok := m["metadata"].(map[string]any); ok {
 		delete(md, "creationTimestamp")
-		ns, _ = md["namespace"].(string)
-		name, _ = md["name"].(string)
 	}
-	n = &yaml.Node{}
+	n := &yaml.Node{}
 	if err := n.Encode(m); err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	quoteUnprintable(n)
-	return n, ns, name, nil
+	return n, nil
 }
 
 // quoteUnprintable double-quotes the strings that hold characters a
