@@ -374,12 +374,13 @@ func RequestFor(ev *auditlog.Event) Request {
 }
 
 // request is the key of the request ev records, for user sub, with the
-// strings shared with earlier keys. Other verbs than create log the
-// request info in objectRef as it was authorized (see attrs.Request, which
-// the rest goes through: a create's name, a non-resource path).
+// strings shared with earlier keys: from objectRef's bytes where it holds
+// the attributes as authorized, else (a create, a non-resource request)
+// from attrs.Request.
 func (in *interner) request(ev *auditlog.Event, sub *auditlog.UserInfo, class Class) Request {
 	var r Request
-	if ref := ev.ObjectRef(); ref != nil && string(ev.Verb()) != "create" {
+	if attrs.ObjectRefAsAuthorized(ev) {
+		ref := ev.ObjectRef()
 		r = Request{Verb: in.str(ev.Verb()), Class: class, APIGroup: in.str(ref.APIGroup), Resource: in.str(ref.Resource),
 			Subresource: in.str(ref.Subresource), Namespace: in.str(ref.Namespace), Name: in.str(ref.Name)}
 	} else {

@@ -47,6 +47,14 @@ func User(u *auditlog.UserInfo) *user.DefaultInfo {
 	return info
 }
 
+// ObjectRefAsAuthorized reports whether ev's objectRef holds a resource
+// request's attributes as they were authorized: kube-apiserver fills it
+// from the request info, except that a create's gets the object's name (and
+// namespace) from its body afterwards.
+func ObjectRefAsAuthorized(ev *auditlog.Event) bool {
+	return ev.ObjectRef() != nil && string(ev.Verb()) != "create"
+}
+
 // Request rebuilds the attributes of the request ev records, for user u:
 // the verb, the path without its query, and objectRef, which kube-apiserver
 // fills from the request info. A create's objectRef gets the object's name
@@ -69,8 +77,7 @@ func Request(ev *auditlog.Event, u user.Info) authorizer.AttributesRecord {
 	attrs.Namespace, attrs.Name = string(ref.Namespace), string(ref.Name)
 	attrs.APIGroup, attrs.APIVersion = string(ref.APIGroup), string(ref.APIVersion)
 	attrs.Resource, attrs.Subresource = string(ref.Resource), string(ref.Subresource)
-	if err != nil || verb != "create" {
-		// Other verbs log the request info as it was.
+	if err != nil || ObjectRefAsAuthorized(ev) {
 		return attrs
 	}
 	ri, err := requestInfos.NewRequestInfo(&http.Request{Method: methodOf[verb], URL: uri})
